@@ -1,0 +1,137 @@
+/** Environment -> one typed, validated, frozen Config. Every problem names its variable. */
+
+export interface V4Credentials {
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly workspaceId: string;
+}
+
+export interface Config {
+  /** Where the gateway listens. `PORT` (default 4000), `HOST` (default 127.0.0.1). */
+  readonly port: number;
+  readonly host: string;
+  /** `v4` serves a real V4 account; `demo` starts the embedded demo upstream. */
+  readonly source: 'v4' | 'demo';
+  /** `V4_API_URL`, default https://api.data.v4.marketing. */
+  readonly v4ApiUrl: string;
+  /** Set when `source` is `v4`. */
+  readonly v4Credentials: V4Credentials | null;
+  /** Optional narrowing filters sent on every V4 call. */
+  readonly v4IntegrationId: string | null;
+  readonly v4OrganizationId: string | null;
+  /** `LEADGRAPH_UPSTREAM_PAGE_SIZE`: the fixed upstream `limit` of a leads block (1..5000, default 500). */
+  readonly upstreamPageSize: number;
+  /** `LEADGRAPH_DEFAULT_PAGE_SIZE` (default 50) and `LEADGRAPH_MAX_PAGE_SIZE` (default 250). */
+  readonly defaultPageSize: number;
+  readonly maxPageSize: number;
+  /** `LEADGRAPH_UPSTREAM_TIMEOUT_MS`: connect, headers and body timeouts of each upstream call (default 10000). */
+  readonly upstreamTimeoutMs: number;
+  /** `LOG_LEVEL` (default info). */
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const UUIDISH = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+function readString(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = readString(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) {
+    throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  const value = Number(raw);
+  if (value < min || value > max) {
+    throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function readUrl(env: Env, name: string, fallback: string): string {
+  const raw = readString(env, name) ?? fallback;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(name, 'must be an http:// or https:// URL');
+  }
+  if (url.username || url.password) {
+    throw new ConfigError(name, 'must not carry credentials; use V4_CLIENT_ID and V4_CLIENT_SECRET');
+  }
+  if (url.search || url.hash) {
+    throw new ConfigError(name, 'must not have a query string or fragment');
+  }
+  return url.toString().replace(/\/+$/, '');
+}
+
+function readId(env: Env, name: string): string | null {
+  const value = readString(env, name);
+  if (value === undefined) return null;
+  if (!UUIDISH.test(value)) throw new ConfigError(name, 'has characters an id cannot have');
+  return value;
+}
+
+function readCredentials(env: Env): V4Credentials | null {
+  const names = ['V4_CLIENT_ID', 'V4_CLIENT_SECRET', 'V4_WORKSPACE_ID'] as const;
+  const values = names.map((name) => readString(env, name));
+  const set = values.filter((value) => value !== undefined).length;
+  if (set === 0) return null;
+  const missing = names.find((_, i) => values[i] === undefined);
+  if (missing) {
+    throw new ConfigError(
+      missing,
+      'is missing; set all of V4_CLIENT_ID, V4_CLIENT_SECRET and V4_WORKSPACE_ID, or none of them for the demo upstream',
+    );
+  }
+  const [clientId, clientSecret, workspaceId] = values as [string, string, string];
+  if (!UUIDISH.test(clientId)) throw new ConfigError('V4_CLIENT_ID', 'has characters an id cannot have');
+  if (!UUIDISH.test(workspaceId)) throw new ConfigError('V4_WORKSPACE_ID', 'has characters an id cannot have');
+  if (/[\r\n]/.test(clientSecret)) throw new ConfigError('V4_CLIENT_SECRET', 'must be one line');
+  return { clientId, clientSecret, workspaceId };
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const v4Credentials = readCredentials(env);
+  const defaultPageSize = readInt(env, 'LEADGRAPH_DEFAULT_PAGE_SIZE', 50, 1, 5000);
+  const maxPageSize = readInt(env, 'LEADGRAPH_MAX_PAGE_SIZE', 250, 1, 5000);
+  if (defaultPageSize > maxPageSize) {
+    throw new ConfigError('LEADGRAPH_DEFAULT_PAGE_SIZE', `must not exceed LEADGRAPH_MAX_PAGE_SIZE (${maxPageSize})`);
+  }
+  const logLevel = readString(env, 'LOG_LEVEL') ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return Object.freeze({
+    port: readInt(env, 'PORT', 4000, 0, 65535),
+    host: readString(env, 'HOST') ?? '127.0.0.1',
+    source: v4Credentials ? 'v4' : 'demo',
+    v4ApiUrl: readUrl(env, 'V4_API_URL', 'https://api.data.v4.marketing'),
+    v4Credentials: v4Credentials ? Object.freeze(v4Credentials) : null,
+    v4IntegrationId: readId(env, 'V4_INTEGRATION_ID'),
+    v4OrganizationId: readId(env, 'V4_ORGANIZATION_ID'),
+    upstreamPageSize: readInt(env, 'LEADGRAPH_UPSTREAM_PAGE_SIZE', 500, 1, 5000),
+    defaultPageSize,
+    maxPageSize,
+    upstreamTimeoutMs: readInt(env, 'LEADGRAPH_UPSTREAM_TIMEOUT_MS', 10_000, 100, 300_000),
+    logLevel: logLevel as Config['logLevel'],
+  } satisfies Config);
+}

@@ -1,0 +1,78 @@
+import type { BlockReader, LeadSelection, PageSettings } from './pagination.js';
+import { fingerprint } from './pagination.js';
+import type { LeadBlock, LeadSource, Pipeline, Status, User } from './sources/source.js';
+
+/** Reference tables of one request, fetched whole once and indexed. */
+export interface PipelineIndex {
+  readonly pipelines: readonly Pipeline[];
+  readonly byId: ReadonlyMap<string, Pipeline>;
+  /** Keyed by `statusKey(pipelineId, statusId)`: 142 and 143 exist in every pipeline. */
+  readonly statuses: ReadonlyMap<string, Status>;
+}
+
+export interface UserIndex {
+  readonly users: readonly User[];
+  readonly byId: ReadonlyMap<string, User>;
+}
+
+/** Everything one GraphQL request needs, created fresh for it: nothing here outlives the request. */
+export interface Context {
+  readonly source: LeadSource;
+  readonly settings: PageSettings;
+  /** Aborted when the client goes away; passed down to every upstream call. */
+  readonly signal: AbortSignal;
+  /** Block reader of a selection: windows of one request share upstream pages. */
+  blocks(selection: LeadSelection): BlockReader;
+  pipelineIndex(): Promise<PipelineIndex>;
+  userIndex(): Promise<UserIndex>;
+}
+
+export function statusKey(pipelineId: string, statusId: string): string {
+  return `${pipelineId}:${statusId}`;
+}
+
+/** Memoizes an async function of no arguments; a failure is forgotten so a later call may retry. */
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let promise: Promise<T> | undefined;
+  return () => {
+    promise ??= load().catch((error: unknown) => {
+      promise = undefined;
+      throw error;
+    });
+    return promise;
+  };
+}
+
+export function createContext(source: LeadSource, settings: PageSettings, signal: AbortSignal): Context {
+  const blocks = new Map<string, Promise<LeadBlock>>();
+  return {
+    source,
+    settings,
+    signal,
+    blocks(selection) {
+      const print = fingerprint(selection);
+      return (index) => {
+        const key = `${print}:${index}`;
+        let block = blocks.get(key);
+        if (!block) {
+          block = source.readLeadBlock(selection.query, index, signal);
+          block.catch(() => blocks.delete(key));
+          blocks.set(key, block);
+        }
+        return block;
+      };
+    },
+    pipelineIndex: once(async () => {
+      const pipelines = await source.listPipelines(signal);
+      const statuses = new Map<string, Status>();
+      for (const pipeline of pipelines) {
+        for (const status of pipeline.statuses) statuses.set(statusKey(pipeline.kommoId, status.kommoId), status);
+      }
+      return { pipelines, byId: new Map(pipelines.map((pipeline) => [pipeline.kommoId, pipeline])), statuses };
+    }),
+    userIndex: once(async () => {
+      const users = await source.listUsers(signal);
+      return { users, byId: new Map(users.map((user) => [user.kommoId, user])) };
+    }),
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * The embedded demo upstream: a real HTTP server on loopback that speaks the V4 data API the way
+ * the contract describes it (auth headers, required workspaceId, silent page/limit clamping, both
+ * envelopes, single-valued filters, NestJS-style errors), over deterministic generated data. The
+ * gateway runs on it when no V4 credentials are configured, and tests count its requests.
+ */
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type DemoData, type DemoDataOptions, generateDemoData, type V4Row } from './data.js';
+
+export type Envelope = 'meta' | 'pagination';
+
+export interface DemoUpstreamOptions extends DemoDataOptions {
+  /** Envelope per endpoint. Default: leads `pagination` (with totals), pipelines `meta`, users `pagination`. */
+  readonly envelopes?: Partial<Record<'leads' | 'pipelines' | 'users', Envelope>>;
+  /** Port on 127.0.0.1 (default 0: an ephemeral port). */
+  readonly port?: number;
+}
+
+export interface DemoRequest {
+  readonly endpoint: string;
+  readonly query: Readonly<Record<string, string>>;
+  readonly status: number;
+}
+
+export interface DemoUpstream {
+  readonly url: string;
+  readonly clientId: string;
+  /** Random per start: nothing that leaks it can match a fixed string. */
+  readonly clientSecret: string;
+  readonly workspaceId: string;
+  readonly data: DemoData;
+  /** Every request received, in order. */
+  readonly requests: DemoRequest[];
+  /** Requests received for one endpoint (`leads`, `pipelines`, `users`), or all. */
+  count(endpoint?: string): number;
+  reset(): void;
+  setEnvelope(endpoint: 'leads' | 'pipelines' | 'users', envelope: Envelope): void;
+  close(): Promise<void>;
+}
+
+const MAX_LIMIT = 5000;
+const DEFAULT_LIMIT = 500;
+
+const LEAD_FILTERS: Readonly<Record<string, string>> = {
+  leadId: 'lead_id',
+  statusId: 'status_id',
+  pipelineId: 'pipeline_id',
+  responsibleUserId: 'responsible_user_id',
+  groupId: 'group_id',
+  lossReasonId: 'loss_reason_id',
+  tagId: 'tag_id',
+  tagName: 'tag_name',
+  tagColor: 'tag_color',
+  tagIdFirst: 'tag_id_first',
+  tagNameFirst: 'tag_name_first',
+  tagColorFirst: 'tag_color_first',
+};
+const PIPELINE_FILTERS: Readonly<Record<string, string>> = {
+  pipelineId: 'pipeline_id',
+  pipelineName: 'pipeline_name',
+  statusId: 'status_id',
+  statusName: 'status_name',
+};
+const USER_FILTERS: Readonly<Record<string, string>> = { userId: 'user_id' };
+
+function sameSecret(given: string | string[] | undefined, expected: string): boolean {
+  if (typeof given !== 'string') return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** `limit` and `page` are clamped silently, as the real API does: limit 1..5000, page >= 1. */
+function clampInt(raw: string | undefined, fallback: number, min: number, max: number): number {
+  const value = raw === undefined || raw === '' ? Number.NaN : Math.trunc(Number(raw));
+  return Number.isFinite(value) ? Math.min(max, Math.max(min, value)) : fallback;
+}
+
+function inTimeRange(value: unknown, start: string | undefined, end: string | undefined): boolean {
+  if (start === undefined && end === undefined) return true;
+  const time = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(time)) return false;
+  return (start === undefined || time >= Date.parse(start)) && (end === undefined || time <= Date.parse(end));
+}
+
+export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Promise<DemoUpstream> {
+  const data = generateDemoData(options);
+  const clientId = '7c1f4a52-6d0e-4c8e-9a57-0f3f1d7f2c11';
+  const clientSecret = randomBytes(24).toString('hex');
+  const workspaceId = randomUUID();
+  const envelopes: Record<'leads' | 'pipelines' | 'users', Envelope> = {
+    leads: 'pagination',
+    pipelines: 'meta',
+    users: 'pagination',
+    ...options.envelopes,
+  };
+  const requests: DemoRequest[] = [];
+  const withWorkspace = (rows: readonly V4Row[]): V4Row[] => rows.map((row) => ({ ...row, workspace_id: workspaceId }));
+  const tables = {
+    leads: withWorkspace(data.leadRows),
+    pipelines: withWorkspace(data.pipelineRows),
+    users: withWorkspace(data.userRows),
+  };
+
+  const send = (response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void => {
+    const text = JSON.stringify(body);
+    response.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      ...headers,
+    });
+    response.end(text);
+  };
+  const nestError = (response: ServerResponse, status: number, error: string, message: string | string[]): void =>
+    send(response, status, { statusCode: status, message, error });
+
+  function handle(request: IncomingMessage, response: ServerResponse): number {
+    const url = new URL(request.url ?? '/', 'http://demo.invalid');
+    const match = /^\/v1\/kommo\/(leads|pipelines|users)\/?$/.exec(url.pathname);
+    if (!match) {
+      nestError(response, 404, 'Not Found', `Cannot ${request.method} ${url.pathname}`);
+      return 404;
+    }
+    if (request.method !== 'GET') {
+      nestError(response, 404, 'Not Found', `Cannot ${request.method} ${url.pathname}`);
+      return 404;
+    }
+    if (request.headers['x-client-id'] !== clientId || !sameSecret(request.headers['x-client-secret'], clientSecret)) {
+      nestError(response, 401, 'Unauthorized', 'Invalid client credentials');
+      return 401;
+    }
+    const query = Object.fromEntries(url.searchParams);
+    if (!query.workspaceId) {
+      nestError(response, 400, 'Bad Request', ['workspaceId should not be empty', 'workspaceId must be a UUID']);
+      return 400;
+    }
+    if (query.workspaceId !== workspaceId) {
+      nestError(response, 403, 'Forbidden', 'You do not have access to this workspace');
+      return 403;
+    }
+    const endpoint = match[1] as 'leads' | 'pipelines' | 'users';
+    const filters = endpoint === 'leads' ? LEAD_FILTERS : endpoint === 'pipelines' ? PIPELINE_FILTERS : USER_FILTERS;
+    let rows = tables[endpoint].filter((row) =>
+      Object.entries(filters).every(([param, column]) => query[param] === undefined || String(row[column]) === query[param]),
+    );
+    if (endpoint === 'leads') {
+      rows = rows.filter(
+        (row) =>
+          inTimeRange(row.created_at, query.createdStart, query.createdEnd) &&
+          inTimeRange(row.updated_at, query.lastModifiedStart, query.lastModifiedEnd),
+      );
+    }
+    const limit = clampInt(query.limit, DEFAULT_LIMIT, 1, MAX_LIMIT);
+    const page = clampInt(query.page, 1, 1, Number.MAX_SAFE_INTEGER);
+    const slice = rows.slice((page - 1) * limit, page * limit);
+    const totalPages = Math.max(1, Math.ceil(rows.length / limit));
+    const hasNextPage = page * limit < rows.length;
+    const hasPreviousPage = page > 1;
+    const body =
+      envelopes[endpoint] === 'meta'
+        ? { data: slice, meta: { page, limit, hasNextPage, hasPreviousPage } }
+        : { data: slice, pagination: { currentPage: page, totalPages, totalRecords: rows.length, limit, hasNextPage, hasPreviousPage } };
+    send(response, 200, body);
+    return 200;
+  }
+
+  const server: Server = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://demo.invalid');
+    const status = handle(request, response);
+    requests.push({
+      endpoint: url.pathname.replace(/^\/v1\/kommo\//, '').replace(/\/$/, ''),
+      query: Object.fromEntries(url.searchParams),
+      status,
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    clientId,
+    clientSecret,
+    workspaceId,
+    data,
+    requests,
+    count: (endpoint) => (endpoint ? requests.filter((r) => r.endpoint === endpoint).length : requests.length),
+    reset: () => {
+      requests.length = 0;
+    },
+    setEnvelope: (endpoint, envelope) => {
+      envelopes[endpoint] = envelope;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

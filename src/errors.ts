@@ -1,0 +1,46 @@
+/**
+ * Expected failures, as plain classes with a stable `code`. The server turns them into GraphQL
+ * errors with `extensions.code`; anything else is masked. No graphql import here on purpose.
+ */
+export type ErrorCode =
+  | 'BAD_USER_INPUT'
+  | 'UPSTREAM_UNAUTHORIZED'
+  | 'UPSTREAM_FORBIDDEN'
+  | 'UPSTREAM_BAD_REQUEST'
+  | 'UPSTREAM_RATE_LIMITED'
+  | 'UPSTREAM_TIMEOUT'
+  | 'UPSTREAM_UNAVAILABLE'
+  | 'UPSTREAM_BAD_RESPONSE'
+  | 'UPSTREAM_SCAN_LIMIT';
+
+export class DomainError extends Error {
+  readonly code: ErrorCode;
+  readonly extensions: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'DomainError';
+    this.code = code;
+    this.extensions = extensions;
+  }
+}
+
+export class BadUserInputError extends DomainError {
+  constructor(message: string, argument?: string) {
+    super('BAD_USER_INPUT', message, argument ? { argument } : {});
+    this.name = 'BadUserInputError';
+  }
+}
+
+export class UpstreamError extends DomainError {
+  readonly status: number | undefined;
+
+  constructor(code: ErrorCode, message: string, details: { status?: number; endpoint: string; retryAfter?: number }) {
+    const extensions: Record<string, unknown> = { endpoint: details.endpoint };
+    if (details.status !== undefined) extensions.upstreamStatus = details.status;
+    if (details.retryAfter !== undefined) extensions.retryAfter = details.retryAfter;
+    super(code, message, extensions);
+    this.name = 'UpstreamError';
+    this.status = details.status;
+  }
+}

@@ -1,0 +1,81 @@
+import { builder } from '../builder.js';
+import type { Context } from '../context.js';
+import { type ConnectionArgs, paginateLeads } from '../pagination.js';
+import { Lead } from './lead.js';
+import { LeadFilter, type LeadFilterInput, toLeadSelection } from './lead-filter.js';
+import { Pipeline } from './pipeline.js';
+import { Status } from './status.js';
+import { User } from './user.js';
+
+export const LeadConnection = builder.connectionObject(
+  {
+    type: Lead,
+    name: 'LeadConnection',
+    description:
+      'A page of leads in upstream order (Relay Cursor Connections). Page forward with `first`/`after`, backward with `last`/`before`.',
+    fields: (t) => ({
+      totalCount: t.int({
+        nullable: true,
+        description:
+          'The exact number of leads matching the filter, when it can be known cheaply (the whole result fits in two upstream pages); otherwise null. See `totalCountUpperBound`.',
+        resolve: (connection) => connection.count(),
+      }),
+      totalCountUpperBound: t.int({
+        nullable: true,
+        description:
+          'The upstream row total for the filter: the number of leads is at most this (a lead with several tags is several rows, and deleted leads count). Null when the upstream reports no total.',
+        resolve: (connection) => connection.totalRows,
+      }),
+    }),
+  },
+  { name: 'LeadEdge', description: 'A lead and its cursor.' },
+);
+
+type Scope = Parameters<typeof toLeadSelection>[1];
+
+/** One page of leads for a connection field: the filter, narrowed by the parent's scope. */
+function resolveLeads(args: ConnectionArgs & { filter?: LeadFilterInput | null }, context: Context, scope?: Scope) {
+  const selection = toLeadSelection(args.filter, scope);
+  if (!selection) {
+    return {
+      edges: [],
+      pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null },
+      totalRows: 0,
+      count: async () => 0,
+    };
+  }
+  return paginateLeads(selection, args, context.settings, context.source.blockSize, context.blocks(selection));
+}
+
+type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
+
+/** The `leads` connection field, the same everywhere; `scope` narrows it to the parent (its id). */
+function leadsField<Parent>(
+  t: PothosSchemaTypes.RootFieldBuilder<Types, Parent>,
+  description: string,
+  scope: (parent: Parent) => Scope = () => ({}),
+) {
+  return t.connection(
+    {
+      type: Lead,
+      description: `${description} \`first\`/\`last\` take 0 to the configured maximum (default 250); without either, a page is 50. A cursor only works with the filter that produced it.`,
+      args: { filter: t.arg({ type: LeadFilter, required: false, description: 'Narrows the leads; combined with AND.' }) },
+      resolve: (parent, args, context) => resolveLeads(args, context, scope(parent as Parent)),
+    },
+    LeadConnection,
+  );
+}
+
+builder.queryFields((t) => ({ leads: leadsField(t, 'Leads of the account.') }));
+builder.objectFields(Pipeline, (t) => ({
+  leads: leadsField(t, 'Leads in this pipeline.', (pipeline) => ({ pipelineId: pipeline.kommoId })),
+}));
+builder.objectFields(Status, (t) => ({
+  leads: leadsField(t, 'Leads at this stage of this pipeline.', (status) => ({
+    pipelineId: status.pipelineId,
+    statusId: status.kommoId,
+  })),
+}));
+builder.objectFields(User, (t) => ({
+  leads: leadsField(t, 'Leads this user is responsible for.', (user) => ({ responsibleUserId: user.kommoId })),
+}));

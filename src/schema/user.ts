@@ -1,0 +1,43 @@
+import { builder } from '../builder.js';
+import type { User as UserShape } from '../sources/source.js';
+import { kommoId } from './lead-filter.js';
+import { UserGroup, UserRole } from './values.js';
+
+export const User = builder.loadableNodeRef<UserShape, string>('User', {
+  id: { resolve: (user) => user.kommoId },
+  toKey: (user) => user.kommoId,
+  sort: true,
+  // The users table is fetched whole once per request: any number of ids is one upstream call.
+  load: async (ids, context) => {
+    const { byId } = await context.userIndex();
+    return ids.map((id) => byId.get(id)).filter((user) => user !== undefined);
+  },
+});
+
+User.implement({
+  description: 'A Kommo user (a member of the sales team).',
+  fields: (t) => ({
+    kommoId: t.exposeID('kommoId', { description: 'The Kommo user id.' }),
+    name: t.exposeString('name', { description: 'The display name.' }),
+    email: t.exposeString('email', { nullable: true, description: 'The login e-mail.' }),
+    isAdmin: t.exposeBoolean('isAdmin', { nullable: true, description: 'Whether the user is an account administrator.' }),
+    isActive: t.exposeBoolean('isActive', { nullable: true, description: 'Whether the user may still log in.' }),
+    role: t.field({ type: UserRole, nullable: true, description: 'The user role, if any.', resolve: (user) => user.role }),
+    group: t.field({ type: UserGroup, nullable: true, description: 'The user group (team).', resolve: (user) => user.group }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  users: t.field({
+    type: [User],
+    description: 'All users of the account. One upstream call.',
+    resolve: async (_root, _args, context) => (await context.userIndex()).users,
+  }),
+  user: t.field({
+    type: User,
+    nullable: true,
+    description: 'One user by Kommo id; null when it does not exist.',
+    args: { kommoId: t.arg.id({ required: true, description: 'The Kommo user id.' }) },
+    resolve: (_root, args) => kommoId(args.kommoId, 'kommoId'),
+  }),
+}));

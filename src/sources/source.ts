@@ -1,0 +1,153 @@
+/** What a source adapter serves, in domain terms. The V4 and (later) Kommo adapters implement it. */
+
+export interface IdName {
+  readonly kommoId: string;
+  readonly name: string | null;
+}
+
+export interface Tag {
+  readonly kommoId: string;
+  readonly name: string;
+  readonly color: string | null;
+}
+
+export interface CustomFieldEntry {
+  readonly value: string | null;
+  readonly enumId: string | null;
+  readonly enumCode: string | null;
+}
+
+export interface CustomFieldValue {
+  readonly fieldId: string;
+  readonly name: string | null;
+  readonly code: string | null;
+  readonly type: string | null;
+  readonly values: readonly CustomFieldEntry[];
+}
+
+export interface Lead {
+  readonly kommoId: string;
+  readonly name: string;
+  readonly price: number;
+  readonly pipelineId: string | null;
+  readonly statusId: string | null;
+  readonly responsibleUserId: string | null;
+  readonly createdById: string | null;
+  readonly updatedById: string | null;
+  readonly groupId: string | null;
+  readonly lossReason: IdName | null;
+  readonly tags: readonly Tag[];
+  readonly contactIds: readonly string[];
+  readonly customFields: readonly CustomFieldValue[];
+  readonly score: number | null;
+  readonly laborCostSeconds: number | null;
+  readonly source: IdName | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly closedAt: Date | null;
+  readonly closestTaskAt: Date | null;
+  readonly isDeleted: boolean;
+}
+
+export interface Status {
+  readonly kommoId: string;
+  readonly pipelineId: string;
+  readonly name: string;
+  readonly color: string | null;
+  readonly sort: number | null;
+  /** Kommo's status `type`: 1 = incoming (unsorted), 0 = regular. */
+  readonly type: number | null;
+  readonly isEditable: boolean | null;
+}
+
+export interface Pipeline {
+  readonly kommoId: string;
+  readonly name: string;
+  readonly sort: number | null;
+  readonly isMain: boolean;
+  readonly isArchived: boolean;
+  readonly statuses: readonly Status[];
+}
+
+export interface User {
+  readonly kommoId: string;
+  readonly name: string;
+  readonly email: string | null;
+  readonly isAdmin: boolean | null;
+  readonly isActive: boolean | null;
+  readonly role: IdName | null;
+  readonly group: IdName | null;
+}
+
+/** Filters the upstream applies; every one is also re-checked locally (see `matchesQuery`). */
+export interface LeadQuery {
+  readonly statusId?: string;
+  readonly pipelineId?: string;
+  readonly responsibleUserId?: string;
+  readonly groupId?: string;
+  readonly lossReasonId?: string;
+  readonly tagId?: string;
+  readonly tagName?: string;
+  readonly createdFrom?: Date;
+  readonly createdTo?: Date;
+  readonly updatedFrom?: Date;
+  readonly updatedTo?: Date;
+}
+
+/**
+ * One upstream row's worth of a lead. Sources that explode a lead into several adjacent rows
+ * (V4: one row per tag) return one fragment per row; the pager merges adjacent fragments.
+ */
+export interface LeadFragment {
+  readonly lead: Lead;
+  /** Absolute row position in the filtered upstream result (0-based). */
+  readonly position: number;
+}
+
+export interface LeadBlock {
+  readonly fragments: readonly LeadFragment[];
+  /** True when no rows follow this block. */
+  readonly isLast: boolean;
+  /** Total rows of the result when the upstream reports it (an upper bound on leads), else null. */
+  readonly totalRows: number | null;
+}
+
+export interface LeadSource {
+  /** Rows per block: block `i` holds rows `[i * blockSize, (i + 1) * blockSize)`. */
+  readonly blockSize: number;
+  readLeadBlock(query: LeadQuery, index: number, signal?: AbortSignal): Promise<LeadBlock>;
+  /** One lead with all its rows merged, deleted or not; null when the upstream does not know it. */
+  getLead(kommoId: string, signal?: AbortSignal): Promise<Lead | null>;
+  /** Every pipeline with its statuses (the whole table, however many upstream pages). */
+  listPipelines(signal?: AbortSignal): Promise<readonly Pipeline[]>;
+  /** Every user (the whole table). */
+  listUsers(signal?: AbortSignal): Promise<readonly User[]>;
+}
+
+/** Merges a later fragment of the same lead into the lead so far: tags are unioned by id. */
+export function mergeLeadFragments(first: Lead, next: Lead): Lead {
+  const missing = next.tags.filter((tag) => !first.tags.some((known) => known.kommoId === tag.kommoId));
+  return missing.length === 0 ? first : { ...first, tags: [...first.tags, ...missing] };
+}
+
+/** Local re-check of a query: some upstream endpoints silently ignore filters they do not support. */
+export function matchesQuery(lead: Lead, query: LeadQuery): boolean {
+  if (query.statusId !== undefined && lead.statusId !== query.statusId) return false;
+  if (query.pipelineId !== undefined && lead.pipelineId !== query.pipelineId) return false;
+  if (query.responsibleUserId !== undefined && lead.responsibleUserId !== query.responsibleUserId) return false;
+  if (query.groupId !== undefined && lead.groupId !== query.groupId) return false;
+  if (query.lossReasonId !== undefined && lead.lossReason?.kommoId !== query.lossReasonId) return false;
+  if (query.tagId !== undefined && !lead.tags.some((tag) => tag.kommoId === query.tagId)) return false;
+  if (query.tagName !== undefined) {
+    const wanted = query.tagName.toLowerCase();
+    if (!lead.tags.some((tag) => tag.name.toLowerCase() === wanted)) return false;
+  }
+  if (!inRange(lead.createdAt, query.createdFrom, query.createdTo)) return false;
+  if (!inRange(lead.updatedAt, query.updatedFrom, query.updatedTo)) return false;
+  return true;
+}
+
+function inRange(value: Date, from: Date | undefined, to: Date | undefined): boolean {
+  const time = value.getTime();
+  return (from === undefined || time >= from.getTime()) && (to === undefined || time <= to.getTime());
+}

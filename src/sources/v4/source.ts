@@ -1,0 +1,123 @@
+import { UpstreamError } from '../../errors.js';
+import type { JsonGetter } from '../../transport/http.js';
+import { type Lead, type LeadBlock, type LeadFragment, type LeadQuery, type LeadSource, mergeLeadFragments } from '../source.js';
+import { groupPipelineRows, parseEnvelope, parseLeadRow, parseUserRow, type V4Page } from './rows.js';
+
+export interface V4SourceOptions {
+  readonly transport: JsonGetter;
+  readonly workspaceId: string;
+  readonly integrationId?: string | null | undefined;
+  readonly organizationId?: string | null | undefined;
+  /** The fixed upstream `limit` of a leads block (1..5000). */
+  readonly blockSize: number;
+}
+
+const LEADS = '/v1/kommo/leads';
+const PIPELINES = '/v1/kommo/pipelines';
+const USERS = '/v1/kommo/users';
+/** The V4 API's largest `limit`; reference tables are read with it. */
+const MAX_LIMIT = 5000;
+/** Bounds every "follow hasNextPage" loop: 50 pages of 5000 rows is far past any real table. */
+const MAX_PAGES = 50;
+
+/** The V4 leads query parameters for a domain query (single-valued equality filters, ISO times). */
+export function leadQueryParams(query: LeadQuery): Record<string, string> {
+  const params: Record<string, string> = {};
+  const set = (name: string, value: string | Date | undefined): void => {
+    if (value !== undefined) params[name] = value instanceof Date ? value.toISOString() : value;
+  };
+  set('statusId', query.statusId);
+  set('pipelineId', query.pipelineId);
+  set('responsibleUserId', query.responsibleUserId);
+  set('groupId', query.groupId);
+  set('lossReasonId', query.lossReasonId);
+  set('tagId', query.tagId);
+  set('tagName', query.tagName);
+  set('createdStart', query.createdFrom);
+  set('createdEnd', query.createdTo);
+  set('lastModifiedStart', query.updatedFrom);
+  set('lastModifiedEnd', query.updatedTo);
+  return params;
+}
+
+export function createV4Source(options: V4SourceOptions): LeadSource {
+  const { transport, blockSize } = options;
+  const scope: Record<string, string> = { workspaceId: options.workspaceId };
+  if (options.integrationId) scope.integrationId = options.integrationId;
+  if (options.organizationId) scope.organizationId = options.organizationId;
+
+  async function getPage(path: string, params: Record<string, string>, page: number, limit: number, signal?: AbortSignal): Promise<V4Page> {
+    const body = await transport.getJson({
+      path,
+      query: { ...scope, ...params, page: String(page), limit: String(limit) },
+      signal,
+    });
+    const parsed = parseEnvelope(body, path);
+    // Offsets are computed from `limit`: an upstream that applies another limit would make us skip rows.
+    const clamped =
+      (parsed.limit !== null && parsed.limit !== limit) ||
+      parsed.rows.length > limit ||
+      (parsed.hasNextPage === true && parsed.rows.length < limit);
+    if (clamped) {
+      throw new UpstreamError(
+        'UPSTREAM_BAD_RESPONSE',
+        `V4 API GET ${path} did not honour limit=${limit} (it answered ${parsed.rows.length} rows${
+          parsed.limit !== null ? ` and limit=${parsed.limit}` : ''
+        }); set LEADGRAPH_UPSTREAM_PAGE_SIZE to a limit it accepts`,
+        { endpoint: path },
+      );
+    }
+    return parsed;
+  }
+
+  async function getAllRows(path: string, params: Record<string, string>, signal?: AbortSignal) {
+    const rows: V4Page['rows'][number][] = [];
+    for (let page = 1; page <= MAX_PAGES; page += 1) {
+      const result = await getPage(path, params, page, MAX_LIMIT, signal);
+      rows.push(...result.rows);
+      if (result.hasNextPage === false || result.rows.length < MAX_LIMIT) return rows;
+    }
+    throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `V4 API GET ${path} kept reporting more pages after ${MAX_PAGES}`, {
+      endpoint: path,
+    });
+  }
+
+  return {
+    blockSize,
+
+    async readLeadBlock(query, index, signal): Promise<LeadBlock> {
+      const page = await getPage(LEADS, leadQueryParams(query), index + 1, blockSize, signal);
+      const fragments: LeadFragment[] = [];
+      page.rows.forEach((row, offset) => {
+        const lead = parseLeadRow(row);
+        if (lead) fragments.push({ lead, position: index * blockSize + offset });
+      });
+      const isLast =
+        page.hasNextPage === false ||
+        page.rows.length < blockSize ||
+        (page.totalRows !== null && (index + 1) * blockSize >= page.totalRows);
+      return { fragments, isLast, totalRows: page.totalRows };
+    },
+
+    async getLead(kommoId, signal) {
+      const rows = await getAllRows(LEADS, { leadId: kommoId }, signal);
+      let lead: Lead | null = null;
+      for (const row of rows) {
+        const fragment = parseLeadRow(row);
+        if (fragment?.kommoId !== kommoId) continue;
+        lead = lead ? mergeLeadFragments(lead, fragment) : fragment;
+      }
+      return lead;
+    },
+
+    async listPipelines(signal) {
+      return groupPipelineRows(await getAllRows(PIPELINES, {}, signal));
+    },
+
+    async listUsers(signal) {
+      const users = (await getAllRows(USERS, {}, signal)).map(parseUserRow);
+      const byId = new Map(users.filter((user) => user !== null).map((user) => [user.kommoId, user]));
+      return [...byId.values()];
+    },
+  };
+}
