@@ -21,7 +21,8 @@ export class DomainError extends Error {
     super(message);
     this.name = 'DomainError';
     this.code = code;
-    this.extensions = extensions;
+    // graphql-js copies these onto the GraphQL error it locates in the response.
+    this.extensions = { code, ...extensions };
   }
 }
 
@@ -43,4 +44,14 @@ export class UpstreamError extends DomainError {
     this.name = 'UpstreamError';
     this.status = details.status;
   }
+}
+
+/** The domain error behind an error, looking through GraphQL wrappers (of any graphql-js copy). */
+export function findDomainError(error: unknown): DomainError | null {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
+    if (current instanceof DomainError) return current;
+    current = (current as { originalError?: unknown }).originalError;
+  }
+  return null;
 }

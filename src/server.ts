@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
-import { DomainError } from './errors.js';
+import { findDomainError } from './errors.js';
 import { schema } from './schema/index.js';
 import type { LeadSource } from './sources/source.js';
 import { createV4Source } from './sources/v4/source.js';
@@ -70,16 +70,14 @@ export function createSourceFromConfig(config: Config, deps: GatewayDeps): LeadS
   });
 }
 
-/** Expected failures keep their message and get `extensions.code`; anything else is masked by Yoga. */
+/**
+ * Expected failures (domain errors) go out as they are: message and `extensions.code` (graphql-js
+ * copied the domain error's extensions). Anything else is masked by Yoga and logged.
+ */
 function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error {
-  const original = error instanceof GraphQLError ? error.originalError : error;
-  if (original instanceof DomainError) {
-    return new GraphQLError(original.message, {
-      nodes: error instanceof GraphQLError ? error.nodes : undefined,
-      path: error instanceof GraphQLError ? error.path : undefined,
-      extensions: { ...original.extensions, code: original.code },
-    });
-  }
+  const domain = findDomainError(error);
+  if (domain)
+    return error instanceof Error && error !== domain ? error : new GraphQLError(domain.message, { extensions: domain.extensions });
   return maskError(error, message, isDev);
 }
 
