@@ -40,6 +40,8 @@ export interface GatewayDeps {
   readonly logger: Logger;
   /** Called after every upstream call (tests count with it). */
   readonly onUpstreamCall?: ((call: { endpoint: string; status: number; durationMs: number }) => void) | undefined;
+  /** A ready source instead of the V4 source the config describes (tests). */
+  readonly source?: LeadSource | undefined;
 }
 
 export interface Gateway {
@@ -97,7 +99,7 @@ function useRoutes(): Plugin {
 
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
 export function createGateway(config: Config, deps: GatewayDeps): Gateway {
-  const source = createSourceFromConfig(config, deps);
+  const source = deps.source ?? createSourceFromConfig(config, deps);
   const settings = { defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
   const { logger } = deps;
   const yoga = createYoga<Record<string, unknown>, Context>({

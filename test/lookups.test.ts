@@ -1,6 +1,8 @@
+import type { ExecutionResult } from 'graphql';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   LeadsPageDocument,
+  type LeadsPageQuery,
   LeadsWithPeopleDocument,
   NodeDocument,
   NodesDocument,
@@ -105,20 +107,31 @@ describe('lookups behind leads, filters and node ids (default demo data)', () =>
   });
 
   const filterCases: { name: string; filter: Record<string, unknown>; keep: (row: Row) => boolean; param: Record<string, string> }[] = [
-    { name: 'pipelineId', filter: { pipelineId: '7000002' }, keep: (row) => row.pipeline_id === '7000002', param: { pipelineId: '7000002' } },
+    {
+      name: 'pipelineId',
+      filter: { pipelineId: '7000002' },
+      keep: (row) => row.pipeline_id === '7000002',
+      param: { pipelineId: '7000002' },
+    },
     {
       name: 'statusId with pipelineId',
       filter: { pipelineId: '7000001', statusId: '142' },
       keep: (row) => row.pipeline_id === '7000001' && row.status_id === '142',
       param: { pipelineId: '7000001', statusId: '142' },
     },
-    { name: 'responsibleUserId', filter: { responsibleUserId: '9000003' }, keep: (row) => row.responsible_user_id === '9000003', param: { responsibleUserId: '9000003' } },
+    {
+      name: 'responsibleUserId',
+      filter: { responsibleUserId: '9000003' },
+      keep: (row) => row.responsible_user_id === '9000003',
+      param: { responsibleUserId: '9000003' },
+    },
     { name: 'groupId', filter: { groupId: '301' }, keep: (row) => row.group_id === '301', param: { groupId: '301' } },
     { name: 'lossReasonId', filter: { lossReasonId: '502' }, keep: (row) => row.loss_reason_id === '502', param: { lossReasonId: '502' } },
     {
       name: 'createdAt range',
       filter: { createdAt: { from: '2025-06-01T00:00:00Z', to: '2025-06-30T23:59:59Z' } },
-      keep: (row) => typeof row.created_at === 'string' && row.created_at >= '2025-06-01T00:00:00' && row.created_at <= '2025-06-30T23:59:59',
+      keep: (row) =>
+        typeof row.created_at === 'string' && row.created_at >= '2025-06-01T00:00:00' && row.created_at <= '2025-06-30T23:59:59',
       param: { createdStart: '2025-06-01T00:00:00.000Z', createdEnd: '2025-06-30T23:59:59.000Z' },
     },
     {
@@ -136,7 +149,7 @@ describe('lookups behind leads, filters and node ids (default demo data)', () =>
       const seen: string[] = [];
       let after: string | null | undefined = null;
       for (let i = 0; i < 50; i += 1) {
-        const result = await harness.execute(LeadsPageDocument, { first: 250, after, filter });
+        const result: ExecutionResult<LeadsPageQuery> = await harness.execute(LeadsPageDocument, { first: 250, after, filter });
         expect(result.errors).toBeUndefined();
         seen.push(...(result.data?.leads.edges ?? []).map((edge) => edge.node.kommoId));
         if (!result.data?.leads.pageInfo.hasNextPage) break;
@@ -167,7 +180,11 @@ describe('lookups behind leads, filters and node ids (default demo data)', () =>
     const result = await harness.execute(PipelineLeadsDocument, { kommoId: '7000003', first: 20 });
     expect(result.errors).toBeUndefined();
     const pipeline = result.data?.pipeline;
-    expect(pipeline?.leads.edges.map((edge) => edge.node.kommoId)).toEqual(rowsOf((row) => row.pipeline_id === '7000003').slice(0, 20).map((lead) => lead.kommoId));
+    expect(pipeline?.leads.edges.map((edge) => edge.node.kommoId)).toEqual(
+      rowsOf((row) => row.pipeline_id === '7000003')
+        .slice(0, 20)
+        .map((lead) => lead.kommoId),
+    );
     for (const status of pipeline?.statuses ?? []) {
       for (const { node } of status.leads.edges) {
         expect(node.pipeline?.kommoId).toBe('7000003');
@@ -182,13 +199,17 @@ describe('lookups behind leads, filters and node ids (default demo data)', () =>
   it('a filter that contradicts the parent scope is an empty page with no upstream call', async () => {
     const result = await harness.execute(PipelineLeadsDocument, { kommoId: '7000003', first: 5, filter: { pipelineId: '7000001' } });
     expect(result.data?.pipeline?.leads.edges).toEqual([]);
-    expect(harness.demo.requests.filter((request) => request.endpoint === 'leads' && request.query.pipelineId === '7000001')).toHaveLength(0);
+    expect(harness.demo.requests.filter((request) => request.endpoint === 'leads' && request.query.pipelineId === '7000001')).toHaveLength(
+      0,
+    );
   });
 
   it('User.leads lists the leads the user is responsible for', async () => {
     const result = await harness.execute(UserLeadsDocument, { kommoId: '9000005', first: 10 });
     expect(result.data?.user?.leads.edges.map((edge) => edge.node.kommoId)).toEqual(
-      rowsOf((row) => row.responsible_user_id === '9000005').slice(0, 10).map((lead) => lead.kommoId),
+      rowsOf((row) => row.responsible_user_id === '9000005')
+        .slice(0, 10)
+        .map((lead) => lead.kommoId),
     );
     expect(result.data?.user?.leads.edges.every((edge) => edge.node.responsibleUser?.kommoId === '9000005')).toBe(true);
   });
@@ -201,13 +222,18 @@ describe('lookups behind leads, filters and node ids (default demo data)', () =>
     const ids = [pipelines.data?.pipelines[0]?.id, status?.id, users.data?.users[3]?.id, leads.data?.leads.edges[0]?.node.id] as string[];
 
     const statusNode = await harness.execute(NodeDocument, { id: status?.id as string });
-    expect(statusNode.data?.node).toMatchObject({ __typename: 'Status', kommoId: '142', pipeline: { kommoId: pipelines.data?.pipelines[1]?.kommoId } });
+    expect(statusNode.data?.node).toMatchObject({
+      __typename: 'Status',
+      kommoId: '142',
+      pipeline: { kommoId: pipelines.data?.pipelines[1]?.kommoId },
+    });
 
+    const userIds = (users.data?.users ?? []).slice(0, 20).map((user) => user.id);
     harness.demo.reset();
-    const nodes = await harness.execute(NodesDocument, { ids: [...ids, ...users.data!.users.slice(0, 20).map((user) => user.id)] });
+    const nodes = await harness.execute(NodesDocument, { ids: [...ids, ...userIds] });
     expect(nodes.errors).toBeUndefined();
     expect(nodes.data?.nodes.slice(0, 4).map((node) => node?.__typename)).toEqual(['Pipeline', 'Status', 'User', 'Lead']);
-    expect(nodes.data?.nodes.map((node) => node?.id)).toEqual([...ids, ...users.data!.users.slice(0, 20).map((user) => user.id)]);
+    expect(nodes.data?.nodes.map((node) => node?.id)).toEqual([...ids, ...userIds]);
     expect(harness.demo.count('users')).toBe(1);
     expect(harness.demo.count('pipelines')).toBe(1);
     expect(harness.demo.count('leads')).toBe(1);
@@ -222,7 +248,8 @@ describe('lookups behind leads, filters and node ids (default demo data)', () =>
 
   it('two windows of one request share the upstream block', async () => {
     const response = await harness.post({
-      query: '{ a: leads(first: 10) { edges { cursor } } b: leads(first: 40) { edges { cursor } } c: leads(last: 5, before: null, first: null) { edges { cursor } } }',
+      query:
+        '{ a: leads(first: 10) { edges { cursor } } b: leads(first: 40) { edges { cursor } } c: leads(last: 5, before: null, first: null) { edges { cursor } } }',
     });
     const body = (await response.json()) as { data: { a: { edges: unknown[] }; b: { edges: unknown[] } } };
     expect(body.data.a.edges).toEqual(body.data.b.edges.slice(0, 10));

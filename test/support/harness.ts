@@ -10,7 +10,8 @@ import { type ExecutionResult, print } from 'graphql';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { type DemoUpstream, type DemoUpstreamOptions, startDemoUpstream } from '../../src/demo/server.js';
-import { createGateway, type Gateway } from '../../src/server.js';
+import { createGateway, createSourceFromConfig, type Gateway } from '../../src/server.js';
+import type { LeadSource } from '../../src/sources/source.js';
 import { createUpstreamAgent } from '../../src/transport/http.js';
 
 export interface Harness {
@@ -33,6 +34,8 @@ export interface HarnessOptions {
   readonly upstream?: DemoUpstream;
   /** Override the credentials the gateway sends (to test a wrong secret). */
   readonly credentials?: Partial<Record<'V4_CLIENT_ID' | 'V4_CLIENT_SECRET' | 'V4_WORKSPACE_ID' | 'V4_API_URL', string>>;
+  /** Wraps the V4 source the config describes (to inject failures the transport cannot). */
+  readonly wrapSource?: (source: LeadSource) => LeadSource;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -55,7 +58,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   const logger = pino({ level: 'debug' }, sink);
   const dispatcher = createUpstreamAgent(config.upstreamTimeoutMs);
-  const gateway = createGateway(config, { dispatcher, logger });
+  const deps = { dispatcher, logger };
+  const source = options.wrapSource?.(createSourceFromConfig(config, deps));
+  const gateway = createGateway(config, { ...deps, source });
   const server: Server = createServer(gateway.yoga);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;

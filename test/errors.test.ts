@@ -1,0 +1,252 @@
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
+import { LeadsPageDocument, LeadsWithPeopleDocument, OneLeadDocument } from './generated/graphql.js';
+import { type Harness, startHarness } from './support/harness.js';
+import { startRudeUpstream } from './support/rude-upstream.js';
+
+interface Body {
+  data?: unknown;
+  errors?: { message: string; path?: string[]; extensions?: { code?: string } }[];
+}
+
+async function query(harness: Harness, text: string, variables?: unknown): Promise<Body> {
+  const response = await harness.post({ query: text, variables });
+  return (await response.json()) as Body;
+}
+
+describe('bad input gets a clear BAD_USER_INPUT and nothing else', () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness({ demo: { leads: 200 } });
+  });
+  afterAll(() => harness.close());
+
+  const cases: [string, string, RegExp][] = [
+    [
+      'a cursor that does not decode',
+      '{ leads(first: 5, after: "not-a-cursor") { edges { cursor } } }',
+      /"after" is not a cursor of this API/,
+    ],
+    [
+      'a base64 cursor of something else',
+      `{ leads(first: 5, after: "${Buffer.from('lg1:5:1:abcdefabcdef').toString('base64url')}") { edges { cursor } } }`,
+      /not a cursor/,
+    ],
+    ['first above the maximum', '{ leads(first: 251) { edges { cursor } } }', /"first" must be a whole number from 0 to 250, got 251/],
+    ['a negative first', '{ leads(first: -1) { edges { cursor } } }', /"first" must be a whole number from 0 to 250/],
+    ['a negative last', '{ leads(last: -3, before: null) { edges { cursor } } }', /"last" must be a whole number from 0 to 250/],
+    ['first and last together', '{ leads(first: 5, last: 5) { edges { cursor } } }', /not both/],
+    [
+      'a range whose from is after its to',
+      '{ leads(filter: { createdAt: { from: "2026-02-01", to: "2026-01-01" } }) { edges { cursor } } }',
+      /"from" .* is after "to"/,
+    ],
+    [
+      'an invalid DateTime literal',
+      '{ leads(filter: { createdAt: { from: "yesterday" } }) { edges { cursor } } }',
+      /DateTime must be an ISO-8601 date-time/,
+    ],
+    [
+      'a date-time without a zone',
+      '{ leads(filter: { createdAt: { from: "2026-01-01T10:00:00" } }) { edges { cursor } } }',
+      /DateTime must be/,
+    ],
+    ['a Kommo id that is not a number', '{ lead(kommoId: "abc") { name } }', /"kommoId" must be a Kommo id/],
+    [
+      'a filter id that is not a number',
+      '{ leads(filter: { pipelineId: "1; drop" }) { edges { cursor } } }',
+      /"filter.pipelineId" must be a Kommo id/,
+    ],
+    ['an empty tag name', '{ leads(filter: { tagName: "  " }) { edges { cursor } } }', /"filter.tagName" must be 1 to 200 characters/],
+    ['a global id that is not ours', '{ node(id: "bm9wZQ==") { id } }', /is not an id of this API/],
+  ];
+
+  for (const [name, text, message] of cases) {
+    it(`rejects ${name}`, async () => {
+      harness.demo.reset();
+      const body = await query(harness, text);
+      expect(body.errors).toHaveLength(1);
+      expect(body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(body.errors?.[0]?.message).toMatch(message);
+      expect(harness.demo.count('leads')).toBe(0);
+    });
+  }
+
+  it('rejects an invalid DateTime in variables the same way', async () => {
+    const body = await query(harness, 'query($f: LeadFilter) { leads(filter: $f) { edges { cursor } } }', {
+      f: { updatedAt: { to: '31/12/2026' } },
+    });
+    expect(body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(body.errors?.[0]?.message).toMatch(/DateTime must be/);
+  });
+
+  it('refuses a cursor used with another filter instead of returning a wrong page', async () => {
+    const first = await harness.execute(LeadsPageDocument, { first: 3, filter: { pipelineId: '7000001' } });
+    const cursor = first.data?.leads.pageInfo.endCursor as string;
+    const other = await harness.execute(LeadsPageDocument, { first: 3, after: cursor, filter: { pipelineId: '7000002' } });
+    expect(other.data).toBeNull();
+    expect(other.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(other.errors?.[0]?.message).toMatch(/cursor of a different filter/);
+    const unfiltered = await harness.execute(LeadsPageDocument, { first: 3, after: cursor });
+    expect(unfiltered.errors?.[0]?.message).toMatch(/cursor of a different filter/);
+    const same = await harness.execute(LeadsPageDocument, { first: 3, after: cursor, filter: { pipelineId: '7000001' } });
+    expect(same.errors).toBeUndefined();
+  });
+
+  it('accepts first: 0 as an empty page that still says whether leads exist', async () => {
+    const body = await harness.execute(LeadsPageDocument, { first: 0 });
+    expect(body.data?.leads.edges).toEqual([]);
+    expect(body.data?.leads.pageInfo.hasNextPage).toBe(true);
+  });
+});
+
+describe('upstream failures reach the client as coded errors, without secrets, and the gateway keeps serving', () => {
+  let demo: DemoUpstream;
+  beforeAll(async () => {
+    demo = await startDemoUpstream({ leads: 100 });
+  });
+  afterAll(() => demo.close());
+
+  it('a wrong secret is UPSTREAM_UNAUTHORIZED and neither secret appears in the response or the logs', async () => {
+    const wrong = 'wrong-secret-0123456789abcdef';
+    const harness = await startHarness({ upstream: demo, credentials: { V4_CLIENT_SECRET: wrong } });
+    try {
+      const response = await harness.post({ query: '{ leads(first: 2) { edges { cursor } } }' });
+      const text = await response.text();
+      const body = JSON.parse(text) as Body;
+      expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAUTHORIZED');
+      expect(body.errors?.[0]?.message).toMatch(/V4 API rejected the credentials \(401\): Invalid client credentials/);
+      for (const secret of [wrong, demo.clientSecret]) {
+        expect(text).not.toContain(secret);
+        expect(harness.logs.join('\n')).not.toContain(secret);
+      }
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it('a workspace the credentials may not read is UPSTREAM_FORBIDDEN', async () => {
+    const harness = await startHarness({ upstream: demo, credentials: { V4_WORKSPACE_ID: 'another-workspace' } });
+    try {
+      const body = await query(harness, '{ pipelines { name } }');
+      expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_FORBIDDEN');
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it('an upstream that is down is UPSTREAM_UNAVAILABLE', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const harness = await startHarness({ upstream: demo, credentials: { V4_API_URL: `http://127.0.0.1:${port}` } });
+    try {
+      const body = await query(harness, '{ users { name } }');
+      expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+      expect(body.errors?.[0]?.message).toMatch(/could not be reached/);
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it('an upstream that never answers is UPSTREAM_TIMEOUT after the configured timeout', async () => {
+    const rude = await startRudeUpstream(demo.url, () => true);
+    const harness = await startHarness({
+      upstream: demo,
+      credentials: { V4_API_URL: rude.url },
+      env: { LEADGRAPH_UPSTREAM_TIMEOUT_MS: '300' },
+    });
+    try {
+      const started = Date.now();
+      const body = await query(harness, '{ leads(first: 1) { edges { cursor } } }');
+      expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_TIMEOUT');
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await harness.close();
+      await rude.close();
+    }
+  });
+
+  it('malformed JSON, a missing data list and an upstream that ignores our limit are UPSTREAM_BAD_RESPONSE', async () => {
+    const rude = await startRudeUpstream(demo.url, (request, response) => {
+      const url = new URL(request.url ?? '/', 'http://x');
+      if (url.pathname.endsWith('/users')) {
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{"data": [ {"user_id": ');
+        return true;
+      }
+      if (url.pathname.endsWith('/pipelines')) {
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{"items": []}');
+        return true;
+      }
+      if (url.pathname.endsWith('/leads')) {
+        // Clamps limit to 3 but says there is more: offsets computed from our limit would skip rows.
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(
+          JSON.stringify({ data: [{ lead_id: '1' }, { lead_id: '2' }, { lead_id: '3' }], meta: { page: 1, limit: 3, hasNextPage: true } }),
+        );
+        return true;
+      }
+      return false;
+    });
+    const harness = await startHarness({ upstream: demo, credentials: { V4_API_URL: rude.url } });
+    try {
+      const users = await query(harness, '{ users { name } }');
+      expect(users.errors?.[0]?.extensions?.code).toBe('UPSTREAM_BAD_RESPONSE');
+      const pipelines = await query(harness, '{ pipelines { name } }');
+      expect(pipelines.errors?.[0]?.extensions?.code).toBe('UPSTREAM_BAD_RESPONSE');
+      expect(pipelines.errors?.[0]?.message).toMatch(/without a "data" list/);
+      const leads = await query(harness, '{ leads(first: 5) { edges { cursor } } }');
+      expect(leads.errors?.[0]?.extensions?.code).toBe('UPSTREAM_BAD_RESPONSE');
+      expect(leads.errors?.[0]?.message).toMatch(/did not honour limit=500.*LEADGRAPH_UPSTREAM_PAGE_SIZE/);
+    } finally {
+      await harness.close();
+      await rude.close();
+    }
+  });
+
+  it('users failing while leads work yields the leads with null users and an error per path', async () => {
+    const rude = await startRudeUpstream(demo.url, (request, response) => {
+      if (!request.url?.startsWith('/v1/kommo/users')) return false;
+      response.writeHead(500, { 'content-type': 'application/json' }).end('{"statusCode":500,"message":"Internal server error"}');
+      return true;
+    });
+    const harness = await startHarness({ upstream: demo, credentials: { V4_API_URL: rude.url } });
+    try {
+      const result = await harness.execute(LeadsWithPeopleDocument, { first: 5 });
+      expect(result.data?.leads.edges).toHaveLength(5);
+      expect(result.data?.leads.edges.every((edge) => edge.node.pipeline !== null && edge.node.responsibleUser === null)).toBe(true);
+      expect(result.errors?.length).toBeGreaterThan(0);
+      expect(result.errors?.every((error) => error.extensions?.code === 'UPSTREAM_UNAVAILABLE' && error.path?.length === 5)).toBe(true);
+      // The gateway goes on serving.
+      const lead = await harness.execute(OneLeadDocument, { kommoId: '20000002' });
+      expect(lead.data?.lead?.kommoId).toBe('20000002');
+    } finally {
+      await harness.close();
+      await rude.close();
+    }
+  });
+
+  it('an unexpected error is masked in the response and logged in full', async () => {
+    const harness = await startHarness({
+      upstream: demo,
+      wrapSource: (source) => ({
+        ...source,
+        listUsers: async () => {
+          throw new TypeError('internal detail at /srv/leadgraph/secret-path');
+        },
+      }),
+    });
+    try {
+      const body = await query(harness, '{ users { name } }');
+      expect(body.errors?.[0]).toMatchObject({ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+      expect(JSON.stringify(body)).not.toContain('secret-path');
+      expect(harness.logs.join('\n')).toContain('secret-path');
+      const again = await query(harness, '{ pipelines { name } }');
+      expect(again.errors).toBeUndefined();
+    } finally {
+      await harness.close();
+    }
+  });
+});
