@@ -83,15 +83,13 @@ function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error
   return maskError(error, message, isDev);
 }
 
-/** `/` sends a browser to GraphiQL; `/health` answers liveness probes. */
-function useRoutes(): Plugin {
+/** `/` sends a browser to GraphiQL (Yoga itself answers `/health`). */
+function useRootRedirect(): Plugin {
   return {
     onRequest({ request, url, endResponse, fetchAPI }) {
       if (request.method !== 'GET' && request.method !== 'HEAD') return;
       if (url.pathname === '/') {
         endResponse(new fetchAPI.Response(null, { status: 302, headers: { location: GRAPHQL_PATH } }));
-      } else if (url.pathname === '/health') {
-        endResponse(Response.json({ status: 'ok' }));
       }
     },
   };
@@ -110,7 +108,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
     renderGraphiQL,
     maskedErrors: { maskError: maskUnexpected },
-    plugins: [useRoutes()],
+    plugins: [useRootRedirect()],
     logging: {
       debug: (...args) => logger.debug(args.map(String).join(' ')),
       info: (...args) => logger.info(args.map(String).join(' ')),

@@ -1,0 +1,79 @@
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+describe('configuration', () => {
+  it('defaults to the embedded demo upstream with documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      source: 'demo',
+      port: 4000,
+      host: '127.0.0.1',
+      v4ApiUrl: 'https://api.data.v4.marketing',
+      v4Credentials: null,
+      upstreamPageSize: 500,
+      defaultPageSize: 50,
+      maxPageSize: 250,
+      upstreamTimeoutMs: 10_000,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('serves V4 when all three credentials are set', () => {
+    const config = loadConfig({ V4_CLIENT_ID: 'c1', V4_CLIENT_SECRET: 's3cr3t', V4_WORKSPACE_ID: 'w1', V4_API_URL: 'http://127.0.0.1:9/' });
+    expect(config.source).toBe('v4');
+    expect(config.v4ApiUrl).toBe('http://127.0.0.1:9');
+  });
+
+  const bad: [Record<string, string>, string, RegExp][] = [
+    [{ V4_CLIENT_ID: 'c1' }, 'V4_CLIENT_SECRET', /is missing/],
+    [{ V4_CLIENT_ID: 'c1', V4_CLIENT_SECRET: 's' }, 'V4_WORKSPACE_ID', /is missing/],
+    [{ V4_API_URL: 'not a url' }, 'V4_API_URL', /not a valid URL/],
+    [{ V4_API_URL: 'ftp://example.com' }, 'V4_API_URL', /http/],
+    [{ V4_API_URL: 'https://user:pw@example.com' }, 'V4_API_URL', /credentials/],
+    [{ PORT: 'eighty' }, 'PORT', /whole number/],
+    [{ PORT: '70000' }, 'PORT', /whole number/],
+    [{ LEADGRAPH_UPSTREAM_PAGE_SIZE: '6000' }, 'LEADGRAPH_UPSTREAM_PAGE_SIZE', /1 to 5000/],
+    [{ LEADGRAPH_MAX_PAGE_SIZE: '0' }, 'LEADGRAPH_MAX_PAGE_SIZE', /1 to 5000/],
+    [{ LEADGRAPH_DEFAULT_PAGE_SIZE: '300' }, 'LEADGRAPH_DEFAULT_PAGE_SIZE', /must not exceed/],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of/],
+  ];
+  for (const [env, variable, message] of bad) {
+    it(`rejects ${JSON.stringify(env)} naming ${variable}`, () => {
+      let error: unknown;
+      try {
+        loadConfig(env);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).variable).toBe(variable);
+      expect((error as ConfigError).message).toMatch(message);
+    });
+  }
+
+  it('the process exits with one line naming the variable, and never echoes the secret', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { PATH: process.env.PATH ?? '', V4_CLIENT_ID: 'c1', V4_CLIENT_SECRET: 'topsecret-value-123' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += String(chunk);
+    });
+    child.stdout.on('data', (chunk) => {
+      stdout += String(chunk);
+    });
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.on('exit', (exitCode) => {
+        clearTimeout(timer);
+        resolve(exitCode);
+      });
+    });
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^leadgraph: invalid configuration: V4_WORKSPACE_ID: is missing/)]);
+    expect(stderr + stdout).not.toContain('topsecret-value-123');
+  });
+});

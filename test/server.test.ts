@@ -1,0 +1,59 @@
+import { auditServer } from 'graphql-http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, startHarness } from './support/harness.js';
+
+describe('the HTTP server', () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness({ demo: { leads: 50 } });
+  });
+  afterAll(() => harness.close());
+
+  it('passes the GraphQL-over-HTTP server audits (graphql-http)', async () => {
+    const results = await auditServer({ url: harness.url, fetchFn: fetch });
+    const failures = results.flatMap((result) => (result.status === 'error' ? [`${result.id} ${result.name}: ${result.reason}`] : []));
+    expect(failures).toEqual([]);
+    expect(results.length).toBeGreaterThan(30);
+  });
+
+  it('serves GraphiQL from the installed package, with no CDN, opening on the example query', async () => {
+    const response = await fetch(harness.url, { headers: { accept: 'text/html' } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/text\/html/);
+    const html = await response.text();
+    expect(html).toContain('<title>leadgraph</title>');
+    expect(html).not.toMatch(/<(script|link)[^>]+(src|href)=["']https?:/i);
+    expect(html).toContain('FirstLeads');
+    expect(html.length).toBeGreaterThan(100_000);
+  });
+
+  it('sends a browser at / to GraphiQL and answers /health', async () => {
+    const root = await fetch(harness.url.replace('/graphql', '/'), { redirect: 'manual' });
+    expect(root.status).toBe(302);
+    expect(root.headers.get('location')).toBe('/graphql');
+    const health = await fetch(harness.url.replace('/graphql', '/health'));
+    expect(health.status).toBe(200);
+  });
+
+  it('refuses wrong methods and content types with a GraphQL error, not a crash', async () => {
+    const put = await fetch(harness.url, { method: 'PUT', body: '{}' });
+    expect(put.status).toBe(405);
+    const xml = await fetch(harness.url, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<query/>' });
+    expect(xml.status).toBe(415);
+    const broken = await harness.post('{"query": ');
+    expect(broken.status).toBe(400);
+    const body = (await broken.json()) as { errors: { message: string }[] };
+    expect(body.errors[0]?.message).toBeTruthy();
+    const mutation = await harness.post({ query: 'mutation { x }' });
+    const refused = (await mutation.json()) as { data: null; errors: { message: string }[] };
+    expect(refused.errors[0]?.message).toMatch(/not configured to execute mutation/);
+  });
+
+  it('answers queries sent over GET', async () => {
+    const get = await fetch(`${harness.url}?query=${encodeURIComponent('{ pipelines { name } }')}`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(get.status).toBe(200);
+    expect(((await get.json()) as { data: { pipelines: unknown[] } }).data.pipelines).toHaveLength(4);
+  });
+});
