@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { type Harness, startHarness } from './support/harness.js';
+
+const readme = readFileSync('README.md', 'utf8');
+const examples = [...readme.matchAll(/```graphql\n([\s\S]*?)```/g)].map((match) => match[1] as string);
+
+describe('the README', () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness();
+  });
+  afterAll(() => harness.close());
+
+  it('has example queries', () => {
+    expect(examples.length).toBeGreaterThanOrEqual(6);
+  });
+
+  for (const example of examples) {
+    const name = /query (\w+)/.exec(example)?.[1] ?? 'anonymous';
+    it(`example ${name} runs against the demo without errors and returns data`, async () => {
+      const response = await harness.post({ query: example, variables: { after: null } });
+      const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
+      expect(body.errors).toBeUndefined();
+      expect(Object.values(body.data ?? {}).every((value) => value !== null)).toBe(true);
+    });
+  }
+
+  it('documents every configuration variable the code reads, with its real default', () => {
+    const source = readFileSync('src/config.ts', 'utf8');
+    const variables = [
+      ...new Set([...source.matchAll(/'((?:V4|LEADGRAPH|PORT|HOST|LOG)[A-Z0-9_]*)'/g)].map((match) => match[1] as string)),
+    ];
+    expect(variables.length).toBeGreaterThan(8);
+    for (const variable of variables) expect(readme).toContain(`\`${variable}\``);
+    const defaults = loadConfig({});
+    for (const [variable, value] of [
+      ['PORT', defaults.port],
+      ['HOST', defaults.host],
+      ['LEADGRAPH_UPSTREAM_PAGE_SIZE', defaults.upstreamPageSize],
+      ['LEADGRAPH_DEFAULT_PAGE_SIZE', defaults.defaultPageSize],
+      ['LEADGRAPH_MAX_PAGE_SIZE', defaults.maxPageSize],
+      ['LEADGRAPH_UPSTREAM_TIMEOUT_MS', defaults.upstreamTimeoutMs],
+      ['V4_API_URL', defaults.v4ApiUrl],
+    ] as const) {
+      expect(readme).toMatch(new RegExp(`\\| \`${variable}\` \\| \`${String(value).replace(/[.]/g, '\\.')}\` \\|`));
+    }
+  });
+
+  it('names the two commands a newcomer runs', () => {
+    expect(readme).toContain('npm install && npm start');
+    expect(readme).toContain('npm test');
+    expect(readFileSync('.ci/run', 'utf8')).toMatch(/^npm test$/m);
+  });
+});
