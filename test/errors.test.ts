@@ -250,3 +250,35 @@ describe('upstream failures reach the client as coded errors, without secrets, a
     }
   });
 });
+
+describe('a client that goes away', () => {
+  it('aborts the upstream calls it started', async () => {
+    const demo = await startDemoUpstream({ leads: 10 });
+    let upstreamClosedAt = 0;
+    const rude = await startRudeUpstream(demo.url, (request) => {
+      request.on('close', () => {
+        upstreamClosedAt = Date.now();
+      });
+      return true; // never answers
+    });
+    const harness = await startHarness({
+      upstream: demo,
+      credentials: { V4_API_URL: rude.url },
+      env: { LEADGRAPH_UPSTREAM_TIMEOUT_MS: '20000' },
+    });
+    try {
+      const controller = new AbortController();
+      const pending = harness.post({ query: '{ leads(first: 1) { edges { cursor } } }' }, {}, controller.signal).catch(() => 'aborted');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const abortedAt = Date.now();
+      controller.abort();
+      expect(await pending).toBe('aborted');
+      for (let i = 0; i < 100 && upstreamClosedAt === 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(upstreamClosedAt).toBeGreaterThanOrEqual(abortedAt);
+    } finally {
+      await harness.close();
+      await rude.close();
+      await demo.close();
+    }
+  });
+});

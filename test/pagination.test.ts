@@ -186,3 +186,40 @@ describe('with the `meta` envelope (no totals)', () => {
     expect(result.errors?.[0]?.message).toMatch(/"last" without "before"/);
   });
 });
+
+describe('another V4-compatible upstream that caps limit at 20', () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness({ demo: { leads: 90, seed: 5, maxLimit: 20 }, env: { LEADGRAPH_UPSTREAM_PAGE_SIZE: '20' } });
+  });
+  afterAll(() => harness.close());
+
+  it('pages through every lead with a block size it accepts', async () => {
+    expect(await pageForward(harness, 13)).toEqual(sorted(expectedLeads(harness.demo)));
+    expect(await pageBackward(harness, 13)).toEqual(sorted(expectedLeads(harness.demo)));
+  });
+
+  it('reads the reference tables whole by following hasNextPage, once per request', async () => {
+    harness.demo.reset();
+    const response = await harness.post({
+      query: '{ leads(first: 60) { edges { node { pipeline { name } status { name } responsibleUser { name } } } } }',
+    });
+    const body = (await response.json()) as { errors?: unknown; data: { leads: { edges: { node: { pipeline: unknown } }[] } } };
+    expect(body.errors).toBeUndefined();
+    expect(body.data.leads.edges.every((edge) => edge.node.pipeline !== null)).toBe(true);
+    // 36 users and 27 pipeline rows at 20 rows a page: 2 pages each, fetched once for the whole response.
+    expect(harness.demo.count('users')).toBe(2);
+    expect(harness.demo.count('pipelines')).toBe(2);
+  });
+
+  it('with a block size it does not accept, refuses to page instead of skipping rows', async () => {
+    const strict = await startHarness({ upstream: harness.demo, env: { LEADGRAPH_UPSTREAM_PAGE_SIZE: '50' } });
+    try {
+      const result = await strict.execute(LeadsPageDocument, { first: 5 });
+      expect(result.errors?.[0]?.extensions?.code).toBe('UPSTREAM_BAD_RESPONSE');
+      expect(result.errors?.[0]?.message).toMatch(/LEADGRAPH_UPSTREAM_PAGE_SIZE/);
+    } finally {
+      await strict.close();
+    }
+  });
+});

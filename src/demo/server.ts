@@ -16,6 +16,8 @@ export interface DemoUpstreamOptions extends DemoDataOptions {
   readonly envelopes?: Partial<Record<'leads' | 'pipelines' | 'users', Envelope>>;
   /** Port on 127.0.0.1 (default 0: an ephemeral port). */
   readonly port?: number;
+  /** Largest `limit` it applies, clamping larger ones silently (default 5000, as the V4 API). */
+  readonly maxLimit?: number;
 }
 
 export interface DemoRequest {
@@ -97,6 +99,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
     ...options.envelopes,
   };
   const requests: DemoRequest[] = [];
+  const maxLimit = options.maxLimit ?? MAX_LIMIT;
   const withWorkspace = (rows: readonly V4Row[]): V4Row[] => rows.map((row) => ({ ...row, workspace_id: workspaceId }));
   const tables = {
     leads: withWorkspace(data.leadRows),
@@ -152,7 +155,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
           inTimeRange(row.updated_at, query.lastModifiedStart, query.lastModifiedEnd),
       );
     }
-    const limit = clampInt(query.limit, DEFAULT_LIMIT, 1, MAX_LIMIT);
+    const limit = clampInt(query.limit, Math.min(DEFAULT_LIMIT, maxLimit), 1, maxLimit);
     const page = clampInt(query.page, 1, 1, Number.MAX_SAFE_INTEGER);
     const slice = rows.slice((page - 1) * limit, page * limit);
     const totalPages = Math.max(1, Math.ceil(rows.length / limit));

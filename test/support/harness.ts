@@ -22,7 +22,7 @@ export interface Harness {
   /** Every log line the gateway wrote, as text. */
   readonly logs: string[];
   execute<R, V>(document: TypedDocumentNode<R, V>, variables?: V): Promise<ExecutionResult<R>>;
-  post(body: unknown, headers?: Record<string, string>): Promise<Response>;
+  post(body: unknown, headers?: Record<string, string>, signal?: AbortSignal): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -65,9 +65,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
 
-  const post = (body: unknown, headers: Record<string, string> = {}) =>
+  const post = (body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal) =>
     fetch(url, {
       method: 'POST',
+      signal,
       headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });

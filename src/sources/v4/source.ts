@@ -52,30 +52,36 @@ export function createV4Source(options: V4SourceOptions): LeadSource {
       query: { ...scope, ...params, page: String(page), limit: String(limit) },
       signal,
     });
-    const parsed = parseEnvelope(body, path);
-    // Offsets are computed from `limit`: an upstream that applies another limit would make us skip rows.
+    return parseEnvelope(body, path);
+  }
+
+  /** A leads block: its offsets are computed from `limit`, so an upstream that applies another limit would make us skip rows. */
+  async function getBlock(params: Record<string, string>, index: number, signal?: AbortSignal): Promise<V4Page> {
+    const page = await getPage(LEADS, params, index + 1, blockSize, signal);
     const clamped =
-      (parsed.limit !== null && parsed.limit !== limit) ||
-      parsed.rows.length > limit ||
-      (parsed.hasNextPage === true && parsed.rows.length < limit);
+      (page.limit !== null && page.limit !== blockSize) ||
+      page.rows.length > blockSize ||
+      (page.hasNextPage === true && page.rows.length < blockSize);
     if (clamped) {
       throw new UpstreamError(
         'UPSTREAM_BAD_RESPONSE',
-        `V4 API GET ${path} did not honour limit=${limit} (it answered ${parsed.rows.length} rows${
-          parsed.limit !== null ? ` and limit=${parsed.limit}` : ''
+        `V4 API GET ${LEADS} did not honour limit=${blockSize} (it answered ${page.rows.length} rows${
+          page.limit !== null ? ` and limit=${page.limit}` : ''
         }); set LEADGRAPH_UPSTREAM_PAGE_SIZE to a limit it accepts`,
-        { endpoint: path },
+        { endpoint: LEADS },
       );
     }
-    return parsed;
+    return page;
   }
 
+  /** Every row of a small result, following `hasNextPage` (any limit the upstream applies is fine here). */
   async function getAllRows(path: string, params: Record<string, string>, signal?: AbortSignal) {
     const rows: V4Page['rows'][number][] = [];
     for (let page = 1; page <= MAX_PAGES; page += 1) {
       const result = await getPage(path, params, page, MAX_LIMIT, signal);
       rows.push(...result.rows);
-      if (result.hasNextPage === false || result.rows.length < MAX_LIMIT) return rows;
+      const more = result.hasNextPage ?? result.rows.length >= MAX_LIMIT;
+      if (!more || result.rows.length === 0) return rows;
     }
     throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `V4 API GET ${path} kept reporting more pages after ${MAX_PAGES}`, {
       endpoint: path,
@@ -86,7 +92,7 @@ export function createV4Source(options: V4SourceOptions): LeadSource {
     blockSize,
 
     async readLeadBlock(query, index, signal): Promise<LeadBlock> {
-      const page = await getPage(LEADS, leadQueryParams(query), index + 1, blockSize, signal);
+      const page = await getBlock(leadQueryParams(query), index, signal);
       const fragments: LeadFragment[] = [];
       page.rows.forEach((row, offset) => {
         const lead = parseLeadRow(row);
