@@ -13,12 +13,17 @@ import { createHttpTransport } from './transport/http.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
-export const EXAMPLE_QUERY = `# leadgraph: Kommo leads as GraphQL. Press the run button (or Ctrl-Enter).
-# Open the docs (book icon, top left) to see every type and field.
+export const EXAMPLE_QUERY = `# Welcome to leadgraph: Kommo leads as GraphQL.
+# Run with the pink button or Ctrl-Enter.
+# Docs for every type and field: the book icon, left.
+# Next page: put {"after": "<endCursor>"} in Variables.
 query FirstLeads($after: String) {
-  leads(first: 10, after: $after, filter: { includeDeleted: false }) {
+  leads(first: 10, after: $after) {
     totalCountUpperBound
-    pageInfo { hasNextPage endCursor }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
     edges {
       node {
         kommoId
