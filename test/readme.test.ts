@@ -44,7 +44,7 @@ describe('the README', () => {
       ['LEADGRAPH_UPSTREAM_TIMEOUT_MS', defaults.upstreamTimeoutMs],
       ['V4_API_URL', defaults.v4ApiUrl],
     ] as const) {
-      expect(readme).toMatch(new RegExp(`\\| \`${variable}\` \\| \`${String(value).replace(/[.]/g, '\\.')}\` \\|`));
+      expect(readme).toMatch(new RegExp(`\\|\\s*\`${variable}\`\\s*\\|\\s*\`${String(value).replace(/[.]/g, '\\.')}\`\\s*\\|`));
     }
   });
 
