@@ -27,6 +27,14 @@ export interface Context {
   userIndex(): Promise<UserIndex>;
 }
 
+/** The entries of `map` for `keys` that exist (loaders with `sort` map them back to key order, null for the rest). */
+export function entriesFor<T>(map: ReadonlyMap<string, T>, keys: readonly string[]): T[] {
+  return keys.flatMap((key) => {
+    const value = map.get(key);
+    return value === undefined ? [] : [value];
+  });
+}
+
 export function statusKey(pipelineId: string, statusId: string): string {
   return `${pipelineId}:${statusId}`;
 }

@@ -1,4 +1,5 @@
 import { builder } from '../builder.js';
+import { entriesFor } from '../context.js';
 import type { Pipeline as PipelineShape } from '../sources/source.js';
 import { kommoId } from './lead-filter.js';
 import { Status } from './status.js';
@@ -8,10 +9,7 @@ export const Pipeline = builder.loadableNodeRef<PipelineShape, string>('Pipeline
   toKey: (pipeline) => pipeline.kommoId,
   sort: true,
   // The pipelines table is small and fetched whole: any number of ids is one upstream call per request.
-  load: async (ids, context) => {
-    const { byId } = await context.pipelineIndex();
-    return ids.map((id) => byId.get(id)).filter((pipeline) => pipeline !== undefined);
-  },
+  load: async (ids, context) => entriesFor((await context.pipelineIndex()).byId, ids),
 });
 
 Pipeline.implement({

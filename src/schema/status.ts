@@ -1,5 +1,5 @@
 import { builder } from '../builder.js';
-import { statusKey } from '../context.js';
+import { entriesFor, statusKey } from '../context.js';
 import type { Status as StatusShape } from '../sources/source.js';
 import { Pipeline } from './pipeline.js';
 
@@ -27,10 +27,7 @@ export const Status = builder.loadableNodeRef<StatusShape, string>('Status', {
   id: { resolve: (status) => statusKey(status.pipelineId, status.kommoId) },
   toKey: (status) => statusKey(status.pipelineId, status.kommoId),
   sort: true,
-  load: async (keys, context) => {
-    const { statuses } = await context.pipelineIndex();
-    return keys.map((key) => statuses.get(key)).filter((status) => status !== undefined);
-  },
+  load: async (keys, context) => entriesFor((await context.pipelineIndex()).statuses, keys),
 });
 
 Status.implement({

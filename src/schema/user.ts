@@ -1,4 +1,5 @@
 import { builder } from '../builder.js';
+import { entriesFor } from '../context.js';
 import type { User as UserShape } from '../sources/source.js';
 import { kommoId } from './lead-filter.js';
 import { UserGroup, UserRole } from './values.js';
@@ -8,10 +9,7 @@ export const User = builder.loadableNodeRef<UserShape, string>('User', {
   toKey: (user) => user.kommoId,
   sort: true,
   // The users table is fetched whole once per request: any number of ids is one upstream call.
-  load: async (ids, context) => {
-    const { byId } = await context.userIndex();
-    return ids.map((id) => byId.get(id)).filter((user) => user !== undefined);
-  },
+  load: async (ids, context) => entriesFor((await context.userIndex()).byId, ids),
 });
 
 User.implement({
