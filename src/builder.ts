@@ -1,5 +1,7 @@
 import SchemaBuilder from '@pothos/core';
 import DataloaderPlugin from '@pothos/plugin-dataloader';
+import DirectivePlugin from '@pothos/plugin-directives';
+import FederationPlugin from '@pothos/plugin-federation';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { Context } from './context.js';
 import { BadUserInputError } from './errors.js';
@@ -17,8 +19,11 @@ export const builder = new SchemaBuilder<{
     ID: { Input: string; Output: string };
   };
 }>({
-  plugins: [RelayPlugin, DataloaderPlugin],
+  // Federation last: it wraps what the others define.
+  plugins: [DirectivePlugin, RelayPlugin, DataloaderPlugin, FederationPlugin],
   defaultFieldNullability: false,
+  // Directives as graphql-tools reads them, so codegen and printSubgraphSchema see @key and @shareable.
+  directives: { useGraphQLToolsUnorderedDirectives: true },
   relay: {
     clientMutationId: 'omit',
     cursorType: 'String',
@@ -38,7 +43,8 @@ export const builder = new SchemaBuilder<{
     lastArgOptions: { description: 'Page size, paging backward from `before` (0 to the configured maximum).' },
     beforeArgOptions: { description: 'Cursor to page backward from (exclusive): `pageInfo.startCursor` of the next page.' },
     nodeTypeOptions: { description: 'An object with a globally unique, opaque id (Relay). Fetch any of them with `node(id:)`.' },
-    pageInfoTypeOptions: { description: 'Where a page sits in its connection (Relay Cursor Connections).' },
+    // Other Relay subgraphs define PageInfo too: composition needs it shareable in every one.
+    pageInfoTypeOptions: { description: 'Where a page sits in its connection (Relay Cursor Connections).', shareable: true },
     nodeQueryOptions: {
       description: 'Fetches any object by its global `id` (the `id` field, not the Kommo id). Null when it does not exist.',
     },

@@ -24,6 +24,8 @@ export interface Config {
   /** `LEADGRAPH_DEFAULT_PAGE_SIZE` (default 50) and `LEADGRAPH_MAX_PAGE_SIZE` (default 250). */
   readonly defaultPageSize: number;
   readonly maxPageSize: number;
+  /** `LEADGRAPH_LEAD_LOOKUP_CONCURRENCY`: upstream calls in flight for lookups of leads by id, e.g. federation `_entities` (1..64, default 4). */
+  readonly leadLookupConcurrency: number;
   /** `LEADGRAPH_UPSTREAM_TIMEOUT_MS`: connect, headers and body timeouts of each upstream call (default 10000). */
   readonly upstreamTimeoutMs: number;
   /** `LOG_LEVEL` (default info). */
@@ -131,6 +133,7 @@ export function loadConfig(env: Env = process.env): Config {
     upstreamPageSize: readInt(env, 'LEADGRAPH_UPSTREAM_PAGE_SIZE', 500, 1, 5000),
     defaultPageSize,
     maxPageSize,
+    leadLookupConcurrency: readInt(env, 'LEADGRAPH_LEAD_LOOKUP_CONCURRENCY', 4, 1, 64),
     upstreamTimeoutMs: readInt(env, 'LEADGRAPH_UPSTREAM_TIMEOUT_MS', 10_000, 100, 300_000),
     logLevel: logLevel as Config['logLevel'],
   } satisfies Config);

@@ -18,6 +18,8 @@ export interface ConnectionArgs {
 export interface PageSettings {
   readonly defaultPageSize: number;
   readonly maxPageSize: number;
+  /** Upstream calls in flight when leads are looked up one id at a time. */
+  readonly leadLookupConcurrency: number;
 }
 
 /** Everything that decides which leads a connection holds. */

@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici';
 import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
 import { findDomainError } from './errors.js';
-import { schema } from './schema/index.js';
+import { subgraphSchema } from './schema/index.js';
 import type { LeadSource } from './sources/source.js';
 import { createV4Source } from './sources/v4/source.js';
 import { createHttpTransport } from './transport/http.js';
@@ -103,10 +103,15 @@ function useRootRedirect(): Plugin {
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
 export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const source = deps.source ?? createSourceFromConfig(config, deps);
-  const settings = { defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
+  const settings = {
+    defaultPageSize: config.defaultPageSize,
+    maxPageSize: config.maxPageSize,
+    leadLookupConcurrency: config.leadLookupConcurrency,
+  };
   const { logger } = deps;
   const yoga = createYoga<Record<string, unknown>, Context>({
-    schema,
+    // The subgraph schema: the client contract plus `_service` and `_entities` for a federation gateway.
+    schema: subgraphSchema,
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
     context: ({ request }) => createContext(source, settings, request.signal),

@@ -94,6 +94,22 @@ describe('bad input gets a clear BAD_USER_INPUT and nothing else', () => {
     expect(same.errors).toBeUndefined();
   });
 
+  it('answers an entity representation with an impossible id as a missing entity, not a failed batch', async () => {
+    const body = await query(
+      harness,
+      'query($r: [_Any!]!) { _entities(representations: $r) { ... on Pipeline { name } ... on Lead { name } } }',
+      {
+        r: [
+          { __typename: 'Pipeline', kommoId: 'abc' },
+          { __typename: 'Pipeline', kommoId: '7000001' },
+          { __typename: 'Lead', kommoId: '1' },
+        ],
+      },
+    );
+    expect(body.errors).toBeUndefined();
+    expect(body.data).toEqual({ _entities: [null, { name: 'Sales' }, null] });
+  });
+
   it('accepts first: 0 as an empty page that still says whether leads exist', async () => {
     const body = await harness.execute(LeadsPageDocument, { first: 0 });
     expect(body.data?.leads.edges).toEqual([]);

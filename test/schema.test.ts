@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { printSubgraphSchema } from '@apollo/subgraph';
 import {
   buildSchema,
   type GraphQLNamedType,
@@ -11,12 +12,19 @@ import {
   printSchema,
 } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { schema } from '../src/schema/index.js';
+import { schema, subgraphSchema } from '../src/schema/index.js';
 
 describe('the committed schema', () => {
   it('schema/schema.graphql is what the code prints (run `npm run codegen` after a schema change)', () => {
     const committed = buildSchema(readFileSync('schema/schema.graphql', 'utf8'));
     expect(printSchema(lexicographicSortSchema(schema))).toBe(printSchema(lexicographicSortSchema(committed)));
+  });
+
+  it('schema/subgraph.graphql is the federation SDL the code prints (with @link, @key, @shareable)', () => {
+    const committed = readFileSync('schema/subgraph.graphql', 'utf8');
+    expect(committed).toBe(`${printSubgraphSchema(subgraphSchema).trim()}\n`);
+    expect(committed).toContain('@key(fields: "kommoId", resolvable: false)');
+    expect(committed).toMatch(/type PageInfo\s+@shareable/);
   });
 
   it('codegen finds no stale generated file (schema and typed test documents)', () => {

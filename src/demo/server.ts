@@ -18,6 +18,8 @@ export interface DemoUpstreamOptions extends DemoDataOptions {
   readonly port?: number;
   /** Largest `limit` it applies, clamping larger ones silently (default 5000, as the V4 API). */
   readonly maxLimit?: number;
+  /** Delay before every answer, in ms (default 0): a stand-in for a real upstream's round trip. */
+  readonly latencyMs?: number;
 }
 
 export interface DemoRequest {
@@ -37,7 +39,10 @@ export interface DemoUpstream {
   readonly requests: DemoRequest[];
   /** Requests received for one endpoint (`leads`, `pipelines`, `users`), or all. */
   count(endpoint?: string): number;
+  /** The most requests it was answering at once since the last reset. */
+  readonly maxInFlight: number;
   reset(): void;
+  setLatency(ms: number): void;
   setEnvelope(endpoint: 'leads' | 'pipelines' | 'users', envelope: Envelope): void;
   close(): Promise<void>;
 }
@@ -169,7 +174,10 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
     return 200;
   }
 
-  const server: Server = createServer((request, response) => {
+  let latencyMs = options.latencyMs ?? 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const answer = (request: IncomingMessage, response: ServerResponse): void => {
     const url = new URL(request.url ?? '/', 'http://demo.invalid');
     const status = handle(request, response);
     requests.push({
@@ -177,6 +185,15 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
       query: Object.fromEntries(url.searchParams),
       status,
     });
+  };
+  const server: Server = createServer((request, response) => {
+    inFlight += 1;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    response.once('close', () => {
+      inFlight -= 1;
+    });
+    if (latencyMs > 0) setTimeout(() => answer(request, response), latencyMs);
+    else answer(request, response);
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
@@ -193,8 +210,15 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
     data,
     requests,
     count: (endpoint) => (endpoint ? requests.filter((r) => r.endpoint === endpoint).length : requests.length),
+    get maxInFlight() {
+      return maxInFlight;
+    },
     reset: () => {
       requests.length = 0;
+      maxInFlight = inFlight;
+    },
+    setLatency: (ms) => {
+      latencyMs = ms;
     },
     setEnvelope: (endpoint, envelope) => {
       envelopes[endpoint] = envelope;

@@ -10,4 +10,11 @@ import './lead-connection.js';
 
 builder.queryType({ description: 'Kommo lead data: leads with their pipelines, stages, people and tags.' });
 
+/** The client contract: what frontend teams query (printed to schema/schema.graphql). */
 export const schema = builder.toSchema({ sortSchema: false });
+
+/** The same graph as a Federation v2 subgraph (adds `_service` and `_entities`); this is what the server serves. */
+export const subgraphSchema = builder.toSubGraphSchema({
+  linkUrl: 'https://specs.apollo.dev/federation/v2.6',
+  sortSchema: false,
+});

@@ -38,16 +38,22 @@ export type LeadFilterInput = typeof LeadFilter.$inferInput;
 
 const ID_FIELDS = ['statusId', 'pipelineId', 'responsibleUserId', 'groupId', 'lossReasonId', 'tagId'] as const;
 
-/** Checks a Kommo id argument: a positive whole number. */
+/** A Kommo id (a positive whole number) normalized, or null when `value` is not one. */
+export function parseKommoId(value: unknown): string | null {
+  const trimmed = typeof value === 'string' || typeof value === 'number' ? String(value).trim() : '';
+  return /^\d{1,20}$/.test(trimmed) && !/^0+$/.test(trimmed) ? trimmed.replace(/^0+/, '') : null;
+}
+
+/** Checks a Kommo id argument. */
 export function kommoId(value: string, argument: string): string {
-  const trimmed = value.trim();
-  if (!/^\d{1,20}$/.test(trimmed) || /^0+$/.test(trimmed)) {
+  const id = parseKommoId(value);
+  if (id === null) {
     throw new BadUserInputError(
       `"${argument}" must be a Kommo id (a positive whole number), got ${JSON.stringify(value.slice(0, 40))}`,
       argument,
     );
   }
-  return trimmed.replace(/^0+/, '');
+  return id;
 }
 
 function range(value: { from?: Date | null; to?: Date | null } | null | undefined, name: string) {

@@ -1,7 +1,8 @@
 import { builder } from '../builder.js';
+import { mapWithConcurrency } from '../concurrency.js';
 import { statusKey } from '../context.js';
 import type { Lead as LeadShape } from '../sources/source.js';
-import { kommoId } from './lead-filter.js';
+import { kommoId, parseKommoId } from './lead-filter.js';
 import { Pipeline } from './pipeline.js';
 import { Status } from './status.js';
 import { User } from './user.js';
@@ -12,9 +13,10 @@ export const Lead = builder.loadableNodeRef<LeadShape, string>('Lead', {
   toKey: (lead) => lead.kommoId,
   sort: true,
   cacheResolved: true,
-  // The V4 API filters leads by one id at a time: one upstream call per distinct lead.
+  // The V4 API filters leads by one id at a time: one upstream call per distinct lead, a bounded number at once.
   load: async (ids, context) => {
-    const leads = await Promise.all(ids.map((id) => context.source.getLead(id, context.signal)));
+    const { leadLookupConcurrency } = context.settings;
+    const leads = await mapWithConcurrency(ids, leadLookupConcurrency, (id) => context.source.getLead(id, context.signal));
     return leads.filter((lead) => lead !== null);
   },
 });
@@ -98,3 +100,14 @@ builder.queryFields((t) => ({
     resolve: (_root, args) => kommoId(args.kommoId, 'kommoId'),
   }),
 }));
+
+builder.asEntity(Lead, {
+  key: builder.selection<{ kommoId: string }>('kommoId'),
+  // One upstream call per distinct lead (V4 filters by one lead id), de-duplicated per request and
+  // run with bounded concurrency by the loader.
+  resolveReference: (reference, context) => {
+    // A representation with an id that cannot exist is a missing entity, not a failed batch.
+    const id = parseKommoId(reference.kommoId);
+    return id === null ? null : Lead.getDataloader(context).load(id);
+  },
+});

@@ -1,7 +1,7 @@
 import { builder } from '../builder.js';
 import { entriesFor } from '../context.js';
 import type { Pipeline as PipelineShape } from '../sources/source.js';
-import { kommoId } from './lead-filter.js';
+import { kommoId, parseKommoId } from './lead-filter.js';
 import { Status } from './status.js';
 
 export const Pipeline = builder.loadableNodeRef<PipelineShape, string>('Pipeline', {
@@ -42,3 +42,13 @@ builder.queryFields((t) => ({
     resolve: (_root, args) => kommoId(args.kommoId, 'kommoId'),
   }),
 }));
+
+builder.asEntity(Pipeline, {
+  key: builder.selection<{ kommoId: string }>('kommoId'),
+  // Through the per-request loader: any number of representations is one upstream call.
+  resolveReference: (reference, context) => {
+    // A representation with an id that cannot exist is a missing entity, not a failed batch.
+    const id = parseKommoId(reference.kommoId);
+    return id === null ? null : Pipeline.getDataloader(context).load(id);
+  },
+});

@@ -1,7 +1,7 @@
 import { builder } from '../builder.js';
 import { entriesFor } from '../context.js';
 import type { User as UserShape } from '../sources/source.js';
-import { kommoId } from './lead-filter.js';
+import { kommoId, parseKommoId } from './lead-filter.js';
 import { UserGroup, UserRole } from './values.js';
 
 export const User = builder.loadableNodeRef<UserShape, string>('User', {
@@ -39,3 +39,12 @@ builder.queryFields((t) => ({
     resolve: (_root, args) => kommoId(args.kommoId, 'kommoId'),
   }),
 }));
+
+builder.asEntity(User, {
+  key: builder.selection<{ kommoId: string }>('kommoId'),
+  resolveReference: (reference, context) => {
+    // A representation with an id that cannot exist is a missing entity, not a failed batch.
+    const id = parseKommoId(reference.kommoId);
+    return id === null ? null : User.getDataloader(context).load(id);
+  },
+});

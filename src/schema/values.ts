@@ -62,3 +62,9 @@ export const CustomFieldValue = builder.objectRef<Field>('CustomFieldValue').imp
     values: t.field({ type: [CustomFieldEntry], resolve: (field) => field.values, description: 'The values, in Kommo order.' }),
   }),
 });
+
+/** An entity stub (`resolvable: false`): a contacts subgraph owns Contact; this one only references it. */
+builder.asEntity(Contact, {
+  key: builder.keyDirective(builder.selection<{ kommoId: string }>('kommoId'), false),
+  resolveReference: (reference) => reference,
+});
