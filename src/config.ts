@@ -28,6 +28,29 @@ export interface Config {
   readonly leadLookupConcurrency: number;
   /** `LEADGRAPH_UPSTREAM_TIMEOUT_MS`: connect, headers and body timeouts of each upstream call (default 10000). */
   readonly upstreamTimeoutMs: number;
+  /** `LEADGRAPH_CREDENTIALS_FROM_REQUEST`: use each request's x-client-id, x-client-secret, x-workspace-id upstream (default false). */
+  readonly credentialsFromRequest: boolean;
+  /** `LEADGRAPH_V4_RATE_PER_MIN`: upstream calls per rolling minute per credential (default 100, the V4 budget). */
+  readonly v4RatePerMinute: number;
+  /** `LEADGRAPH_RATE_MAX_WAIT_MS`: longest wait for a budget slot or a 429's Retry-After before failing fast (default 10000). */
+  readonly rateMaxWaitMs: number;
+  /** `LEADGRAPH_UPSTREAM_RETRIES`: extra attempts after a network error, timeout, 5xx or 429 (default 2). */
+  readonly upstreamRetries: number;
+  /** `LEADGRAPH_RETRY_BACKOFF_MS`: first retry delay, doubled per attempt, with full jitter (default 200). */
+  readonly retryBackoffMs: number;
+  /** `LEADGRAPH_REQUEST_TIMEOUT_MS`: overall deadline of one GraphQL request (default 30000). */
+  readonly requestTimeoutMs: number;
+  /** `LEADGRAPH_CACHE_TTL_LEADS_SECONDS` (default 600) and `LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS` (default 3600); 0 turns caching off. */
+  readonly cacheTtlLeadsSeconds: number;
+  readonly cacheTtlReferenceSeconds: number;
+  /** `LEADGRAPH_CACHE_MAX_MB`: memory the upstream cache may hold (default 128). */
+  readonly cacheMaxMb: number;
+  /** Query limits: `LEADGRAPH_MAX_DEPTH` (12), `LEADGRAPH_MAX_ALIASES` (20), `LEADGRAPH_MAX_TOKENS` (5000), `LEADGRAPH_MAX_COST` (25000), `LEADGRAPH_MAX_BODY_BYTES` (100000). */
+  readonly maxDepth: number;
+  readonly maxAliases: number;
+  readonly maxTokens: number;
+  readonly maxCost: number;
+  readonly maxBodyBytes: number;
   /** `LOG_LEVEL` (default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -63,6 +86,14 @@ function readInt(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got ${value}`);
   }
   return value;
+}
+
+function readBool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = readString(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['true', '1', 'yes'].includes(raw)) return true;
+  if (['false', '0', 'no'].includes(raw)) return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
 }
 
 function readUrl(env: Env, name: string, fallback: string): string {
@@ -113,6 +144,13 @@ function readCredentials(env: Env): V4Credentials | null {
 
 export function loadConfig(env: Env = process.env): Config {
   const v4Credentials = readCredentials(env);
+  const credentialsFromRequest = readBool(env, 'LEADGRAPH_CREDENTIALS_FROM_REQUEST', false);
+  if (credentialsFromRequest && v4Credentials) {
+    throw new ConfigError(
+      'LEADGRAPH_CREDENTIALS_FROM_REQUEST',
+      'is true while V4_CLIENT_ID, V4_CLIENT_SECRET and V4_WORKSPACE_ID are set; requests bring their own credentials in this mode, so unset those',
+    );
+  }
   const defaultPageSize = readInt(env, 'LEADGRAPH_DEFAULT_PAGE_SIZE', 50, 1, 5000);
   const maxPageSize = readInt(env, 'LEADGRAPH_MAX_PAGE_SIZE', 250, 1, 5000);
   if (defaultPageSize > maxPageSize) {
@@ -125,7 +163,7 @@ export function loadConfig(env: Env = process.env): Config {
   return Object.freeze({
     port: readInt(env, 'PORT', 4000, 0, 65535),
     host: readString(env, 'HOST') ?? '127.0.0.1',
-    source: v4Credentials ? 'v4' : 'demo',
+    source: v4Credentials || credentialsFromRequest ? 'v4' : 'demo',
     v4ApiUrl: readUrl(env, 'V4_API_URL', 'https://api.data.v4.marketing'),
     v4Credentials: v4Credentials ? Object.freeze(v4Credentials) : null,
     v4IntegrationId: readId(env, 'V4_INTEGRATION_ID'),
@@ -135,6 +173,20 @@ export function loadConfig(env: Env = process.env): Config {
     maxPageSize,
     leadLookupConcurrency: readInt(env, 'LEADGRAPH_LEAD_LOOKUP_CONCURRENCY', 4, 1, 64),
     upstreamTimeoutMs: readInt(env, 'LEADGRAPH_UPSTREAM_TIMEOUT_MS', 10_000, 100, 300_000),
+    credentialsFromRequest,
+    v4RatePerMinute: readInt(env, 'LEADGRAPH_V4_RATE_PER_MIN', 100, 1, 1_000_000),
+    rateMaxWaitMs: readInt(env, 'LEADGRAPH_RATE_MAX_WAIT_MS', 10_000, 0, 600_000),
+    upstreamRetries: readInt(env, 'LEADGRAPH_UPSTREAM_RETRIES', 2, 0, 10),
+    retryBackoffMs: readInt(env, 'LEADGRAPH_RETRY_BACKOFF_MS', 200, 1, 60_000),
+    requestTimeoutMs: readInt(env, 'LEADGRAPH_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
+    cacheTtlLeadsSeconds: readInt(env, 'LEADGRAPH_CACHE_TTL_LEADS_SECONDS', 600, 0, 7 * 86_400),
+    cacheTtlReferenceSeconds: readInt(env, 'LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS', 3600, 0, 7 * 86_400),
+    cacheMaxMb: readInt(env, 'LEADGRAPH_CACHE_MAX_MB', 128, 1, 65_536),
+    maxDepth: readInt(env, 'LEADGRAPH_MAX_DEPTH', 12, 1, 1000),
+    maxAliases: readInt(env, 'LEADGRAPH_MAX_ALIASES', 20, 0, 10_000),
+    maxTokens: readInt(env, 'LEADGRAPH_MAX_TOKENS', 5000, 10, 1_000_000),
+    maxCost: readInt(env, 'LEADGRAPH_MAX_COST', 25_000, 1, 100_000_000),
+    maxBodyBytes: readInt(env, 'LEADGRAPH_MAX_BODY_BYTES', 100_000, 1000, 100_000_000),
     logLevel: logLevel as Config['logLevel'],
   } satisfies Config);
 }

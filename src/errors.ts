@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'UPSTREAM_TIMEOUT'
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_BAD_RESPONSE'
-  | 'UPSTREAM_SCAN_LIMIT';
+  | 'UPSTREAM_SCAN_LIMIT'
+  | 'UNAUTHENTICATED';
 
 export class DomainError extends Error {
   readonly code: ErrorCode;

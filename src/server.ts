@@ -1,15 +1,20 @@
+import { randomUUID } from 'node:crypto';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { GraphQLError } from 'graphql';
+import { type DefinitionNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
 import { createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { Config } from './config.js';
+import type { Config, V4Credentials } from './config.js';
 import { type Context, createContext } from './context.js';
-import { findDomainError } from './errors.js';
+import { DomainError, findDomainError } from './errors.js';
+import { useQueryLimits } from './limits.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { subgraphSchema } from './schema/index.js';
 import type { LeadSource } from './sources/source.js';
 import { createV4Source } from './sources/v4/source.js';
-import { createHttpTransport } from './transport/http.js';
+import { createResponseCache, type ResponseCache } from './transport/cache.js';
+import { createRateLimiter } from './transport/limiter.js';
+import { createUpstream, v4Tenant } from './transport/upstream.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -43,44 +48,51 @@ query FirstLeads($after: String) {
 export interface GatewayDeps {
   readonly dispatcher: Dispatcher;
   readonly logger: Logger;
-  /** Called after every upstream call (tests count with it). */
-  readonly onUpstreamCall?: ((call: { endpoint: string; status: number; durationMs: number }) => void) | undefined;
-  /** A ready source instead of the V4 source the config describes (tests). */
-  readonly source?: LeadSource | undefined;
+  /** Wraps the V4 source of each request (tests inject failures the transport cannot). */
+  readonly wrapSource?: ((source: LeadSource) => LeadSource) | undefined;
+  /** Metrics registry (default: a new one). */
+  readonly metrics?: Metrics | undefined;
 }
 
 export interface Gateway {
   readonly yoga: YogaServerInstance<Record<string, unknown>, Context>;
-  readonly source: LeadSource;
+  readonly metrics: Metrics;
+  readonly cache: ResponseCache;
+  /** Marks the gateway as shutting down: readiness turns 503. */
+  drain(): void;
 }
 
-/** The V4 source a config describes (the config must carry credentials: main.ts fills them in demo mode). */
-export function createSourceFromConfig(config: Config, deps: GatewayDeps): LeadSource {
-  const credentials = config.v4Credentials;
-  if (!credentials) throw new Error('createSourceFromConfig needs V4 credentials');
-  const transport = createHttpTransport({
-    baseUrl: config.v4ApiUrl,
-    headers: { 'x-client-id': credentials.clientId, 'x-client-secret': credentials.clientSecret },
-    dispatcher: deps.dispatcher,
-    timeoutMs: config.upstreamTimeoutMs,
-    secrets: [credentials.clientSecret],
-    upstreamName: 'V4 API',
-    logger: deps.logger,
-    onCall: deps.onUpstreamCall,
-  });
-  return createV4Source({
-    transport,
-    workspaceId: credentials.workspaceId,
-    integrationId: config.v4IntegrationId,
-    organizationId: config.v4OrganizationId,
-    blockSize: config.upstreamPageSize,
-  });
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const CREDENTIAL_HEADERS = { clientId: 'x-client-id', clientSecret: 'x-client-secret', workspaceId: 'x-workspace-id' } as const;
+
+/** The upstream credentials of one request: the server's, or (multi-tenant mode) the request's own headers, never a mix. */
+function credentialsFor(config: Config, request: Request): V4Credentials {
+  if (!config.credentialsFromRequest) {
+    if (!config.v4Credentials) throw new Error('no V4 credentials configured');
+    return config.v4Credentials;
+  }
+  const read = (header: string): string | null => {
+    const value = request.headers.get(header)?.trim();
+    return value && value.length <= 512 && !/[\r\n]/.test(value) ? value : null;
+  };
+  const values = {
+    clientId: read(CREDENTIAL_HEADERS.clientId),
+    clientSecret: read(CREDENTIAL_HEADERS.clientSecret),
+    workspaceId: read(CREDENTIAL_HEADERS.workspaceId),
+  };
+  const missing = (Object.keys(values) as (keyof typeof values)[])
+    .filter((key) => values[key] === null)
+    .map((key) => CREDENTIAL_HEADERS[key]);
+  if (missing.length > 0) {
+    throw new DomainError('UNAUTHENTICATED', `This gateway takes upstream credentials from each request: send ${missing.join(', ')}`, {
+      missingHeaders: missing,
+      http: { status: 401 },
+    });
+  }
+  return values as V4Credentials;
 }
 
-/**
- * Expected failures (domain errors) go out as they are: message and `extensions.code` (graphql-js
- * copied the domain error's extensions). Anything else is masked by Yoga and logged.
- */
+/** Expected failures (domain errors) go out as they are; anything else is masked by Yoga and logged. */
 function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error {
   const domain = findDomainError(error);
   if (domain)
@@ -88,37 +100,109 @@ function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error
   return maskError(error, message, isDev);
 }
 
-/** `/` sends a browser to GraphiQL (Yoga itself answers `/health`). */
-function useRootRedirect(): Plugin {
+/** `/` sends a browser to GraphiQL; `/metrics` and `/ready` for operations (Yoga itself answers `/health`). */
+function useOperationsRoutes(metrics: Metrics, isReady: () => boolean): Plugin {
   return {
-    onRequest({ request, url, endResponse, fetchAPI }) {
+    async onRequest({ request, url, endResponse, fetchAPI }) {
       if (request.method !== 'GET' && request.method !== 'HEAD') return;
       if (url.pathname === '/') {
         endResponse(new fetchAPI.Response(null, { status: 302, headers: { location: GRAPHQL_PATH } }));
+      } else if (url.pathname === '/metrics') {
+        const text = await metrics.registry.metrics();
+        endResponse(new fetchAPI.Response(text, { headers: { 'content-type': metrics.registry.contentType } }));
+      } else if (url.pathname === '/ready') {
+        const ready = isReady();
+        endResponse(fetchAPI.Response.json({ status: ready ? 'ready' : 'draining' }, { status: ready ? 200 : 503 }));
       }
+    },
+  };
+}
+
+/** Counts operations by type and outcome, and echoes the request id. */
+function useOperationMetrics(metrics: Metrics, requestIds: WeakMap<Request, string>): Plugin {
+  return {
+    onExecute({ args }) {
+      const operation = args.document.definitions.find(
+        (definition: DefinitionNode): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION,
+      );
+      const type = operation?.operation ?? 'unknown';
+      return {
+        onExecuteDone({ result }) {
+          const failed = 'errors' in result && Array.isArray(result.errors) && result.errors.length > 0;
+          metrics.operations.inc({ operation_type: type, outcome: failed ? 'error' : 'ok' });
+        },
+      };
+    },
+    onResponse({ request, response }) {
+      const id = requestIds.get(request);
+      if (id) response.headers.set('x-request-id', id);
     },
   };
 }
 
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
 export function createGateway(config: Config, deps: GatewayDeps): Gateway {
-  const source = deps.source ?? createSourceFromConfig(config, deps);
+  const metrics = deps.metrics ?? createMetrics();
+  const cache = createResponseCache({ maxBytes: config.cacheMaxMb * 1024 * 1024 });
+  const upstream = createUpstream({
+    baseUrl: config.v4ApiUrl,
+    upstreamName: 'V4 API',
+    dispatcher: deps.dispatcher,
+    timeoutMs: config.upstreamTimeoutMs,
+    retries: config.upstreamRetries,
+    backoffMs: config.retryBackoffMs,
+    limiter: createRateLimiter({ limit: config.v4RatePerMinute, windowMs: 60_000, maxWaitMs: config.rateMaxWaitMs }),
+    maxWaitMs: config.rateMaxWaitMs,
+    cache,
+    ttlMs: { leads: config.cacheTtlLeadsSeconds * 1000, reference: config.cacheTtlReferenceSeconds * 1000 },
+    metrics,
+  });
   const settings = {
     defaultPageSize: config.defaultPageSize,
     maxPageSize: config.maxPageSize,
     leadLookupConcurrency: config.leadLookupConcurrency,
   };
   const { logger } = deps;
+  const requestIds = new WeakMap<Request, string>();
+  let draining = false;
+
   const yoga = createYoga<Record<string, unknown>, Context>({
     // The subgraph schema: the client contract plus `_service` and `_entities` for a federation gateway.
     schema: subgraphSchema,
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
-    context: ({ request }) => createContext(source, settings, request.signal),
+    context: ({ request }) => {
+      const given = request.headers.get('x-request-id');
+      const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+      requestIds.set(request, requestId);
+      const requestLogger = logger.child({ requestId });
+      const signal = AbortSignal.any([request.signal, AbortSignal.timeout(config.requestTimeoutMs)]);
+      const credentials = credentialsFor(config, request);
+      const source = createV4Source({
+        transport: upstream.transport(v4Tenant(config.v4ApiUrl, credentials), requestLogger),
+        workspaceId: credentials.workspaceId,
+        integrationId: config.v4IntegrationId,
+        organizationId: config.v4OrganizationId,
+        blockSize: config.upstreamPageSize,
+      });
+      return createContext(deps.wrapSource ? deps.wrapSource(source) : source, settings, signal);
+    },
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
     renderGraphiQL,
     maskedErrors: { maskError: maskUnexpected },
-    plugins: [useRootRedirect()],
+    plugins: [
+      useOperationsRoutes(metrics, () => !draining),
+      useQueryLimits({
+        maxDepth: config.maxDepth,
+        maxAliases: config.maxAliases,
+        maxTokens: config.maxTokens,
+        maxCost: config.maxCost,
+        maxBodyBytes: config.maxBodyBytes,
+        defaultPageSize: config.defaultPageSize,
+        maxPageSize: config.maxPageSize,
+      }),
+      useOperationMetrics(metrics, requestIds),
+    ],
     logging: {
       debug: (...args) => logger.debug(args.map(String).join(' ')),
       info: (...args) => logger.info(args.map(String).join(' ')),
@@ -133,5 +217,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         ),
     },
   });
-  return { yoga, source };
+  return {
+    yoga,
+    metrics,
+    cache,
+    drain: () => {
+      draining = true;
+    },
+  };
 }

@@ -1,8 +1,7 @@
-import type { Logger } from 'pino';
 import { Agent, type Dispatcher, request, errors as undiciErrors } from 'undici';
 import { UpstreamError } from '../errors.js';
 
-/** The upstream transport: GET JSON over undici. It knows HTTP, never what a Lead is. */
+/** What the source adapters call: GET JSON from the upstream. It knows HTTP, never what a Lead is. */
 export interface JsonGetter {
   getJson(request: UpstreamRequest): Promise<unknown>;
 }
@@ -11,23 +10,9 @@ export interface UpstreamRequest {
   /** Path under the base URL, e.g. `/v1/kommo/leads`; also the `endpoint` named in logs and errors. */
   readonly path: string;
   readonly query: Readonly<Record<string, string>>;
+  /** Which cache TTL applies: lead pages change faster than the reference tables. */
+  readonly cacheClass: 'leads' | 'reference';
   readonly signal?: AbortSignal | undefined;
-}
-
-export interface HttpTransportOptions {
-  readonly baseUrl: string;
-  /** Headers sent on every call (credentials); their values never reach logs or errors. */
-  readonly headers: Readonly<Record<string, string>>;
-  readonly dispatcher: Dispatcher;
-  /** Headers and body timeout of each call, in ms. */
-  readonly timeoutMs: number;
-  /** Strings that must never appear in an error message (secrets, ids). */
-  readonly secrets: readonly string[];
-  /** Display name of the upstream in error messages, e.g. "V4 API". */
-  readonly upstreamName: string;
-  readonly logger?: Logger | undefined;
-  /** Called after every upstream call; tests and metrics count with it. */
-  readonly onCall?: ((call: { endpoint: string; status: number; durationMs: number }) => void) | undefined;
 }
 
 /** An undici Agent with explicit timeouts: undici's defaults (minutes) are far too long here. */
@@ -41,54 +26,62 @@ export function createUpstreamAgent(timeoutMs: number): Agent {
   });
 }
 
+export interface AttemptOptions {
+  readonly url: URL;
+  readonly endpoint: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly dispatcher: Dispatcher;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal;
+  /** Display name of the upstream in error messages, e.g. "V4 API". */
+  readonly upstreamName: string;
+  /** Removes secrets from any upstream text that goes into an error message. */
+  readonly redact: (text: string) => string;
+}
+
+export interface AttemptResult {
+  readonly value: unknown;
+  /** Body size in bytes (the cache's measure). */
+  readonly size: number;
+  readonly status: number;
+}
+
 const MAX_ERROR_DETAIL = 300;
 
-export function createHttpTransport(options: HttpTransportOptions): JsonGetter {
-  const base = new URL(options.baseUrl);
-  const basePath = base.pathname.replace(/\/+$/, '');
-  const redact = (text: string): string =>
-    options.secrets.reduce((out, secret) => (secret ? out.split(secret).join('[redacted]') : out), text);
-  const upstream = options.upstreamName;
-
-  return {
-    async getJson({ path, query, signal }) {
-      const url = new URL(base);
-      url.pathname = basePath + path;
-      for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
-      const started = performance.now();
-      let status = 0;
+/** One GET attempt: parsed JSON, or an UpstreamError with a stable code. */
+export async function getJsonOnce(options: AttemptOptions): Promise<AttemptResult> {
+  const { endpoint, upstreamName } = options;
+  let status = 0;
+  try {
+    const response = await request(options.url, {
+      method: 'GET',
+      dispatcher: options.dispatcher,
+      headers: { accept: 'application/json', ...options.headers },
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      signal: options.signal,
+    });
+    status = response.statusCode;
+    const text = await response.body.text();
+    if (status >= 200 && status < 300) {
       try {
-        const response = await request(url, {
-          method: 'GET',
-          dispatcher: options.dispatcher,
-          headers: { accept: 'application/json', ...options.headers },
-          headersTimeout: options.timeoutMs,
-          bodyTimeout: options.timeoutMs,
-          signal,
-        });
-        status = response.statusCode;
-        const text = await response.body.text();
-        if (status >= 200 && status < 300) {
-          try {
-            return JSON.parse(text) as unknown;
-          } catch {
-            throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `${upstream} GET ${path} answered ${status} with a body that is not JSON`, {
-              endpoint: path,
-              status,
-            });
-          }
-        }
-        throw statusError(path, status, response.headers['retry-after'], redact(describeBody(text)), upstream);
-      } catch (error) {
-        if (error instanceof UpstreamError) throw error;
-        throw networkError(path, error, signal, upstream);
-      } finally {
-        const durationMs = Math.round((performance.now() - started) * 10) / 10;
-        options.logger?.debug({ endpoint: path, status, durationMs }, 'upstream call');
-        options.onCall?.({ endpoint: path, status, durationMs });
+        return { value: JSON.parse(text) as unknown, size: Buffer.byteLength(text), status };
+      } catch {
+        throw new UpstreamError(
+          'UPSTREAM_BAD_RESPONSE',
+          `${upstreamName} GET ${endpoint} answered ${status} with a body that is not JSON`,
+          {
+            endpoint,
+            status,
+          },
+        );
       }
-    },
-  };
+    }
+    throw statusError(endpoint, status, response.headers['retry-after'], options.redact(describeBody(text)), upstreamName);
+  } catch (error) {
+    if (error instanceof UpstreamError) throw error;
+    throw networkError(endpoint, error, options.signal, upstreamName);
+  }
 }
 
 /** The useful part of an error body: NestJS `message` (string or list), problem+json `detail`, or text. */
@@ -146,7 +139,7 @@ export function parseRetryAfter(header: string | string[] | undefined, now = Dat
   return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
 }
 
-function networkError(endpoint: string, error: unknown, signal: AbortSignal | undefined, upstream: string): UpstreamError {
+function networkError(endpoint: string, error: unknown, signal: AbortSignal, upstream: string): UpstreamError {
   if (
     error instanceof undiciErrors.HeadersTimeoutError ||
     error instanceof undiciErrors.BodyTimeoutError ||
@@ -154,10 +147,19 @@ function networkError(endpoint: string, error: unknown, signal: AbortSignal | un
   ) {
     return new UpstreamError('UPSTREAM_TIMEOUT', `${upstream} did not answer in time`, { endpoint });
   }
-  if (signal?.aborted) {
-    return new UpstreamError('UPSTREAM_UNAVAILABLE', `${upstream} call was cancelled because the request ended`, { endpoint });
-  }
+  if (signal.aborted) return abortError(endpoint, signal, upstream);
   const code = (error as { code?: unknown } | null)?.code;
   const reason = typeof code === 'string' ? ` (${code})` : '';
   return new UpstreamError('UPSTREAM_UNAVAILABLE', `${upstream} could not be reached${reason}`, { endpoint });
+}
+
+/** Why a call stopped when its signal aborted: the request's deadline, or the client going away. */
+export function abortError(endpoint: string, signal: AbortSignal, upstream: string): UpstreamError {
+  const reason = signal.reason as { name?: string } | undefined;
+  if (reason?.name === 'TimeoutError') {
+    return new UpstreamError('UPSTREAM_TIMEOUT', `The request ran out of time (LEADGRAPH_REQUEST_TIMEOUT_MS) waiting for ${upstream}`, {
+      endpoint,
+    });
+  }
+  return new UpstreamError('UPSTREAM_UNAVAILABLE', `${upstream} call was cancelled because the request ended`, { endpoint });
 }

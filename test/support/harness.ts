@@ -10,7 +10,7 @@ import { type ExecutionResult, print } from 'graphql';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { type DemoUpstream, type DemoUpstreamOptions, startDemoUpstream } from '../../src/demo/server.js';
-import { createGateway, createSourceFromConfig, type Gateway } from '../../src/server.js';
+import { createGateway, type Gateway } from '../../src/server.js';
 import type { LeadSource } from '../../src/sources/source.js';
 import { createUpstreamAgent } from '../../src/transport/http.js';
 
@@ -46,6 +46,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     V4_WORKSPACE_ID: demo.workspaceId,
     V4_API_URL: demo.url,
     LEADGRAPH_UPSTREAM_TIMEOUT_MS: '5000',
+    // Tests count upstream calls: no cross-request cache and no budget unless a test turns them on.
+    LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '0',
+    LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS: '0',
+    LEADGRAPH_V4_RATE_PER_MIN: '1000000',
+    LEADGRAPH_RETRY_BACKOFF_MS: '10',
     ...options.env,
     ...options.credentials,
   });
@@ -58,9 +63,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   const logger = pino({ level: 'debug' }, sink);
   const dispatcher = createUpstreamAgent(config.upstreamTimeoutMs);
-  const deps = { dispatcher, logger };
-  const source = options.wrapSource?.(createSourceFromConfig(config, deps));
-  const gateway = createGateway(config, { ...deps, source });
+  const gateway = createGateway(config, { dispatcher, logger, wrapSource: options.wrapSource });
   const server: Server = createServer(gateway.yoga);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;

@@ -50,6 +50,7 @@ export function createV4Source(options: V4SourceOptions): LeadSource {
     const body = await transport.getJson({
       path,
       query: { ...scope, ...params, page: String(page), limit: String(limit) },
+      cacheClass: path === LEADS ? 'leads' : 'reference',
       signal,
     });
     return parseEnvelope(body, path);

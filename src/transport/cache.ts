@@ -1,0 +1,116 @@
+/**
+ * The cross-request cache of upstream GET results: entries with a TTL, evicted least recently used
+ * when the total size passes `maxBytes`, and identical requests in flight coalesced into one.
+ * Failures are never cached. Keys always include the tenant (see upstream.ts).
+ */
+
+export interface CacheOptions {
+  readonly maxBytes: number;
+  readonly now?: () => number;
+}
+
+interface Entry {
+  readonly value: unknown;
+  readonly size: number;
+  readonly expires: number;
+}
+
+export type CacheOutcome = 'hit' | 'miss' | 'coalesced';
+
+export interface ResponseCache {
+  /**
+   * The cached value for `key`, or the result of `load` (run once however many callers ask at the
+   * same time). `load` returns the value and its size in bytes; `ttlMs` 0 skips storing.
+   */
+  getOrLoad(
+    key: string,
+    ttlMs: number,
+    load: (signal: AbortSignal) => Promise<{ value: unknown; size: number }>,
+    signal?: AbortSignal,
+  ): Promise<{ value: unknown; outcome: CacheOutcome }>;
+  readonly bytes: number;
+  readonly entries: number;
+  clear(): void;
+}
+
+export function createResponseCache(options: CacheOptions): ResponseCache {
+  const now = options.now ?? Date.now;
+  const entries = new Map<string, Entry>(); // insertion order = recency order
+  // A load in flight is shared; it is aborted only when every caller waiting for it has gone away.
+  const inFlight = new Map<string, { promise: Promise<unknown>; controller: AbortController; waiters: number }>();
+  let bytes = 0;
+
+  const remove = (key: string): void => {
+    const entry = entries.get(key);
+    if (!entry) return;
+    entries.delete(key);
+    bytes -= entry.size;
+  };
+
+  const store = (key: string, value: unknown, size: number, ttlMs: number): void => {
+    remove(key);
+    if (ttlMs <= 0 || size > options.maxBytes) return;
+    entries.set(key, { value, size, expires: now() + ttlMs });
+    bytes += size;
+    for (const oldest of entries.keys()) {
+      if (bytes <= options.maxBytes) break;
+      remove(oldest);
+    }
+  };
+
+  return {
+    async getOrLoad(key, ttlMs, load, signal) {
+      signal?.throwIfAborted();
+      const entry = entries.get(key);
+      if (entry && entry.expires > now()) {
+        entries.delete(key);
+        entries.set(key, entry);
+        return { value: entry.value, outcome: 'hit' };
+      }
+      if (entry) remove(key);
+      let flight = inFlight.get(key);
+      const outcome: CacheOutcome = flight ? 'coalesced' : 'miss';
+      if (!flight) {
+        const controller = new AbortController();
+        const promise = load(controller.signal).then(({ value, size }) => {
+          store(key, value, size, ttlMs);
+          return value;
+        });
+        const started = { promise, controller, waiters: 0 };
+        flight = started;
+        inFlight.set(key, started);
+        promise.then(
+          () => inFlight.delete(key),
+          () => inFlight.delete(key),
+        );
+      }
+      const shared = flight;
+      shared.waiters += 1;
+      if (!signal) return { value: await shared.promise, outcome };
+      let onAbort = (): void => undefined;
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => {
+          shared.waiters -= 1;
+          if (shared.waiters === 0) shared.controller.abort(signal.reason);
+          reject(signal.reason);
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      try {
+        return { value: await Promise.race([shared.promise, aborted]), outcome };
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+    },
+    get bytes() {
+      return bytes;
+    },
+    get entries() {
+      return entries.size;
+    },
+    clear() {
+      entries.clear();
+      bytes = 0;
+    },
+  };
+}
