@@ -200,7 +200,8 @@ export function useQueryLimits(limits: QueryLimits): Plugin {
         try {
           return parse(source, { ...options, maxTokens: limits.maxTokens });
         } catch (error) {
-          if (error instanceof GraphQLError && /more than \d+ tokens/.test(error.message)) {
+          // graphql-js 16 says "more that N tokens"; accept the corrected wording too.
+          if (error instanceof GraphQLError && /more th(?:an|at) \d+ tokens/.test(error.message)) {
             throw limitError('QUERY_TOO_LARGE', `The query has more than ${limits.maxTokens} tokens (LEADGRAPH_MAX_TOKENS)`);
           }
           throw error;

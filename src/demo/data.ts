@@ -23,7 +23,8 @@ export interface DemoData {
   readonly danglingUserId: string;
 }
 
-function mulberry32(seed: number): () => number {
+/** A small seeded PRNG: the same seed gives the same sequence. */
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -7,7 +7,7 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type DemoData, type DemoDataOptions, generateDemoData, type V4Row } from './data.js';
+import { type DemoData, type DemoDataOptions, generateDemoData, mulberry32, type V4Row } from './data.js';
 
 export type Envelope = 'meta' | 'pagination';
 
@@ -22,19 +22,36 @@ export interface DemoUpstreamOptions extends DemoDataOptions {
   readonly latencyMs?: number;
 }
 
+/** A fault the demo injects into matching requests, for tests and benchmarks. */
+export interface DemoFault {
+  /** hang: never answers; error: a 5xx (`status`); rate-limit: 429 with Retry-After; bad-json: a 200 that is not JSON; html-403: an nginx-style HTML 403; slow: answers after `delayMs`. */
+  readonly kind: 'hang' | 'error' | 'rate-limit' | 'bad-json' | 'html-403' | 'slow';
+  /** Endpoints it applies to (`leads`, `pipelines`, `users`); all when omitted. */
+  readonly endpoints?: readonly string[];
+  /** Share of matching requests it hits, 0..1 (default 1), drawn from a seeded generator. */
+  readonly probability?: number;
+  /** Hit only the first N matching requests. */
+  readonly times?: number;
+  readonly status?: number;
+  readonly retryAfterSeconds?: number;
+  readonly delayMs?: number;
+}
+
+export interface DemoTenant {
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly workspaceId: string;
+  readonly data: DemoData;
+}
+
 export interface DemoRequest {
   readonly endpoint: string;
   readonly query: Readonly<Record<string, string>>;
   readonly status: number;
 }
 
-export interface DemoUpstream {
+export interface DemoUpstream extends DemoTenant {
   readonly url: string;
-  readonly clientId: string;
-  /** Random per start: nothing that leaks it can match a fixed string. */
-  readonly clientSecret: string;
-  readonly workspaceId: string;
-  readonly data: DemoData;
   /** Every request received, in order. */
   readonly requests: DemoRequest[];
   /** Requests received for one endpoint (`leads`, `pipelines`, `users`), or all. */
@@ -43,6 +60,14 @@ export interface DemoUpstream {
   readonly maxInFlight: number;
   reset(): void;
   setLatency(ms: number): void;
+  /** Faults to inject from now on (replaces the previous ones; none to turn them off). */
+  setFaults(faults: readonly DemoFault[]): void;
+  /** Enforce a rate limit like the real API: over `perMinute` calls per credential in a rolling minute answer 429. */
+  enforceRateLimit(perMinute: number | null): void;
+  /** Requests the enforced rate limit refused (a gateway that keeps its budget causes none). */
+  readonly rateLimitViolations: number;
+  /** Another account with its own credentials, workspace and data. */
+  addTenant(options?: DemoDataOptions): DemoTenant;
   setEnvelope(endpoint: 'leads' | 'pipelines' | 'users', envelope: Envelope): void;
   close(): Promise<void>;
 }
@@ -93,10 +118,27 @@ function inTimeRange(value: unknown, start: string | undefined, end: string | un
 }
 
 export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Promise<DemoUpstream> {
-  const data = generateDemoData(options);
-  const clientId = '7c1f4a52-6d0e-4c8e-9a57-0f3f1d7f2c11';
-  const clientSecret = randomBytes(24).toString('hex');
-  const workspaceId = randomUUID();
+  const tenants = new Map<string, DemoTenant & { tables: Record<'leads' | 'pipelines' | 'users', V4Row[]> }>();
+  const addTenant = (dataOptions: DemoDataOptions, clientId: string = randomUUID()): DemoTenant => {
+    const data = generateDemoData(dataOptions);
+    const workspaceId = randomUUID();
+    const withWorkspace = (rows: readonly V4Row[]): V4Row[] => rows.map((row) => ({ ...row, workspace_id: workspaceId }));
+    const tenant = {
+      clientId,
+      clientSecret: randomBytes(24).toString('hex'),
+      workspaceId,
+      data,
+      tables: { leads: withWorkspace(data.leadRows), pipelines: withWorkspace(data.pipelineRows), users: withWorkspace(data.userRows) },
+    };
+    tenants.set(clientId, tenant);
+    return tenant;
+  };
+  const main = addTenant(options, '7c1f4a52-6d0e-4c8e-9a57-0f3f1d7f2c11');
+  let faults: { fault: DemoFault; hits: number }[] = [];
+  let ratePerMinute: number | null = null;
+  const grants = new Map<string, number[]>();
+  let rateLimitViolations = 0;
+  const draw = mulberry32(options.seed ?? 42);
   const envelopes: Record<'leads' | 'pipelines' | 'users', Envelope> = {
     leads: 'pagination',
     pipelines: 'meta',
@@ -105,12 +147,6 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
   };
   const requests: DemoRequest[] = [];
   const maxLimit = options.maxLimit ?? MAX_LIMIT;
-  const withWorkspace = (rows: readonly V4Row[]): V4Row[] => rows.map((row) => ({ ...row, workspace_id: workspaceId }));
-  const tables = {
-    leads: withWorkspace(data.leadRows),
-    pipelines: withWorkspace(data.pipelineRows),
-    users: withWorkspace(data.userRows),
-  };
 
   const send = (response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void => {
     const text = JSON.stringify(body);
@@ -135,20 +171,35 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
       nestError(response, 404, 'Not Found', `Cannot ${request.method} ${url.pathname}`);
       return 404;
     }
-    if (request.headers['x-client-id'] !== clientId || !sameSecret(request.headers['x-client-secret'], clientSecret)) {
+    const clientIdHeader = request.headers['x-client-id'];
+    const tenant = typeof clientIdHeader === 'string' ? tenants.get(clientIdHeader) : undefined;
+    if (!tenant || !sameSecret(request.headers['x-client-secret'], tenant.clientSecret)) {
       nestError(response, 401, 'Unauthorized', 'Invalid client credentials');
       return 401;
+    }
+    if (ratePerMinute !== null) {
+      const now = Date.now();
+      const recent = (grants.get(tenant.clientId) ?? []).filter((time) => time > now - 60_000);
+      if (recent.length >= ratePerMinute) {
+        rateLimitViolations += 1;
+        const retryAfter = Math.max(1, Math.ceil(((recent[0] as number) + 60_000 - now) / 1000));
+        send(response, 429, { statusCode: 429, message: 'ThrottlerException: Too Many Requests' }, { 'retry-after': String(retryAfter) });
+        return 429;
+      }
+      recent.push(now);
+      grants.set(tenant.clientId, recent);
     }
     const query = Object.fromEntries(url.searchParams);
     if (!query.workspaceId) {
       nestError(response, 400, 'Bad Request', ['workspaceId should not be empty', 'workspaceId must be a UUID']);
       return 400;
     }
-    if (query.workspaceId !== workspaceId) {
+    if (query.workspaceId !== tenant.workspaceId) {
       nestError(response, 403, 'Forbidden', 'You do not have access to this workspace');
       return 403;
     }
     const endpoint = match[1] as 'leads' | 'pipelines' | 'users';
+    const tables = tenant.tables;
     const filters = endpoint === 'leads' ? LEAD_FILTERS : endpoint === 'pipelines' ? PIPELINE_FILTERS : USER_FILTERS;
     let rows = tables[endpoint].filter((row) =>
       Object.entries(filters).every(([param, column]) => query[param] === undefined || String(row[column]) === query[param]),
@@ -177,9 +228,66 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
   let latencyMs = options.latencyMs ?? 0;
   let inFlight = 0;
   let maxInFlight = 0;
+  /** The fault that hits this request, if any. */
+  const faultFor = (endpoint: string): DemoFault | null => {
+    for (const entry of faults) {
+      const { fault } = entry;
+      if (fault.endpoints && !fault.endpoints.includes(endpoint)) continue;
+      if (fault.times !== undefined && entry.hits >= fault.times) continue;
+      if (draw() >= (fault.probability ?? 1)) continue;
+      entry.hits += 1;
+      return fault;
+    }
+    return null;
+  };
+  /** Answers with a fault instead of data; returns the status written, or 0 when it never answers. */
+  const injure = (fault: DemoFault, response: ServerResponse): number => {
+    switch (fault.kind) {
+      case 'hang':
+        return 0;
+      case 'error': {
+        const status = fault.status ?? 500;
+        nestError(response, status, 'Internal Server Error', 'Internal server error');
+        return status;
+      }
+      case 'rate-limit':
+        send(
+          response,
+          429,
+          { statusCode: 429, message: 'ThrottlerException: Too Many Requests' },
+          { 'retry-after': String(fault.retryAfterSeconds ?? 1) },
+        );
+        return 429;
+      case 'bad-json':
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{"data": [{"lead_id": "1", ');
+        return 200;
+      case 'html-403':
+        response
+          .writeHead(403, { 'content-type': 'text/html' })
+          .end(
+            '<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center><hr><center>nginx</center></body></html>',
+          );
+        return 403;
+      default:
+        return -1;
+    }
+  };
   const answer = (request: IncomingMessage, response: ServerResponse): void => {
     const url = new URL(request.url ?? '/', 'http://demo.invalid');
-    const status = handle(request, response);
+    const endpoint = url.pathname.replace(/^\/v1\/kommo\//, '').replace(/\/$/, '');
+    const fault = faultFor(endpoint);
+    if (fault?.kind === 'slow') {
+      setTimeout(() => {
+        if (!response.destroyed) answerNow(request, response, null);
+      }, fault.delayMs ?? 1000);
+      return;
+    }
+    answerNow(request, response, fault);
+  };
+  const answerNow = (request: IncomingMessage, response: ServerResponse, fault: DemoFault | null): void => {
+    const url = new URL(request.url ?? '/', 'http://demo.invalid');
+    const injured = fault ? injure(fault, response) : -1;
+    const status = injured >= 0 ? injured : handle(request, response);
     requests.push({
       endpoint: url.pathname.replace(/^\/v1\/kommo\//, '').replace(/\/$/, ''),
       query: Object.fromEntries(url.searchParams),
@@ -204,10 +312,10 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
 
   return {
     url: `http://127.0.0.1:${port}`,
-    clientId,
-    clientSecret,
-    workspaceId,
-    data,
+    clientId: main.clientId,
+    clientSecret: main.clientSecret,
+    workspaceId: main.workspaceId,
+    data: main.data,
     requests,
     count: (endpoint) => (endpoint ? requests.filter((r) => r.endpoint === endpoint).length : requests.length),
     get maxInFlight() {
@@ -216,9 +324,24 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
     reset: () => {
       requests.length = 0;
       maxInFlight = inFlight;
+      rateLimitViolations = 0;
     },
     setLatency: (ms) => {
       latencyMs = ms;
+    },
+    setFaults: (next) => {
+      faults = next.map((fault) => ({ fault, hits: 0 }));
+    },
+    enforceRateLimit: (perMinute) => {
+      ratePerMinute = perMinute;
+      grants.clear();
+    },
+    get rateLimitViolations() {
+      return rateLimitViolations;
+    },
+    addTenant: (dataOptions = {}) => {
+      const { clientId, clientSecret, workspaceId, data } = addTenant(dataOptions);
+      return { clientId, clientSecret, workspaceId, data };
     },
     setEnvelope: (endpoint, envelope) => {
       envelopes[endpoint] = envelope;

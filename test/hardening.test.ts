@@ -1,0 +1,375 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
+import { type Harness, startHarness } from './support/harness.js';
+
+interface Body {
+  data?: Record<string, unknown> | null;
+  errors?: { message: string; path?: string[]; extensions?: { code?: string; retryAfter?: number } }[];
+}
+
+const LEADS = '{ leads(first: 3) { edges { node { kommoId } } } }';
+
+async function ask(harness: Harness, query: string, headers: Record<string, string> = {}): Promise<Body> {
+  const response = await harness.post({ query }, headers);
+  return (await response.json()) as Body;
+}
+
+/** The gateway still answers a healthy query once the fault is gone. */
+async function stillServing(harness: Harness): Promise<void> {
+  harness.demo.setFaults([]);
+  const body = await ask(harness, '{ lead(kommoId: "20000002") { kommoId } }');
+  expect(body.errors).toBeUndefined();
+  expect(body.data).toEqual({ lead: { kommoId: '20000002' } });
+}
+
+describe('upstream faults', () => {
+  let demo: DemoUpstream;
+  let harness: Harness;
+  beforeAll(async () => {
+    demo = await startDemoUpstream({ leads: 60 });
+    harness = await startHarness({
+      upstream: demo,
+      env: { LEADGRAPH_UPSTREAM_TIMEOUT_MS: '300', LEADGRAPH_UPSTREAM_RETRIES: '2', LEADGRAPH_RATE_MAX_WAIT_MS: '3000' },
+    });
+  });
+  afterAll(async () => {
+    await harness.close();
+    await demo.close();
+  });
+  afterEach(async () => {
+    await stillServing(harness);
+    demo.reset();
+  });
+
+  it('a hanging upstream is UPSTREAM_TIMEOUT after the per-attempt timeout and the retries, in bounded time', async () => {
+    demo.setFaults([{ kind: 'hang' }]);
+    const started = Date.now();
+    const body = await ask(harness, LEADS);
+    expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_TIMEOUT');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(demo.requests.map((request) => request.status)).toEqual([0, 0, 0]); // 3 attempts, none answered
+  });
+
+  it('a passing 5xx is retried and the query succeeds', async () => {
+    demo.setFaults([{ kind: 'error', status: 503, times: 2 }]);
+    const body = await ask(harness, LEADS);
+    expect(body.errors).toBeUndefined();
+    expect(demo.requests.map((request) => request.status)).toEqual([503, 503, 200]);
+  });
+
+  it('a lasting 5xx is UPSTREAM_UNAVAILABLE after the capped attempts', async () => {
+    demo.setFaults([{ kind: 'error', status: 500 }]);
+    const body = await ask(harness, LEADS);
+    expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect(demo.count('leads')).toBe(3);
+  });
+
+  it('a 429 within the maximum wait honours Retry-After and then succeeds', async () => {
+    demo.setFaults([{ kind: 'rate-limit', retryAfterSeconds: 1, times: 1 }]);
+    const started = Date.now();
+    const body = await ask(harness, LEADS);
+    expect(body.errors).toBeUndefined();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(demo.requests.map((request) => request.status)).toEqual([429, 200]);
+  });
+
+  it('a 429 asking for longer than the maximum wait fails fast with UPSTREAM_RATE_LIMITED and retryAfter', async () => {
+    demo.setFaults([{ kind: 'rate-limit', retryAfterSeconds: 120 }]);
+    const started = Date.now();
+    const body = await ask(harness, LEADS);
+    expect(body.errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_RATE_LIMITED', retryAfter: 120 });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(demo.count('leads')).toBe(1);
+  });
+
+  it('malformed JSON is UPSTREAM_BAD_RESPONSE and is not retried', async () => {
+    demo.setFaults([{ kind: 'bad-json', endpoints: ['leads'] }]);
+    const body = await ask(harness, LEADS);
+    expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_BAD_RESPONSE');
+    expect(demo.count('leads')).toBe(1);
+  });
+
+  it("an nginx HTML 403 (a blocked account) is UPSTREAM_FORBIDDEN, not retried, and the page's HTML is not echoed", async () => {
+    demo.setFaults([{ kind: 'html-403' }]);
+    const body = await ask(harness, LEADS);
+    expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_FORBIDDEN');
+    expect(body.errors?.[0]?.message).toBe('V4 API refused access (403): an HTML page');
+    expect(demo.count('leads')).toBe(1);
+  });
+
+  it('a slow upstream within the timeout is just slow', async () => {
+    demo.setFaults([{ kind: 'slow', delayMs: 150 }]);
+    const body = await ask(harness, LEADS);
+    expect(body.errors).toBeUndefined();
+  });
+
+  it('users down while leads work: leads with null users and an error per path', async () => {
+    demo.setFaults([{ kind: 'error', status: 500, endpoints: ['users'] }]);
+    const body = await ask(harness, '{ leads(first: 4) { edges { node { kommoId responsibleUser { name } pipeline { name } } } } }');
+    const edges = (body.data?.leads as { edges: { node: { responsibleUser: unknown; pipeline: unknown } }[] } | undefined)?.edges ?? [];
+    expect(edges).toHaveLength(4);
+    expect(edges.every((edge) => edge.node.responsibleUser === null && edge.node.pipeline !== null)).toBe(true);
+    expect(
+      body.errors?.every((error) => error.extensions?.code === 'UPSTREAM_UNAVAILABLE' && error.path?.at(-1) === 'responsibleUser'),
+    ).toBe(true);
+  });
+});
+
+describe('the upstream budget', () => {
+  it('keeps the gateway under an enforced upstream limit and fails fast past it', async () => {
+    const demo = await startDemoUpstream({ leads: 30 });
+    demo.enforceRateLimit(10);
+    const harness = await startHarness({ upstream: demo, env: { LEADGRAPH_V4_RATE_PER_MIN: '10', LEADGRAPH_RATE_MAX_WAIT_MS: '200' } });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 25 }, (_, i) => ask(harness, `{ lead(kommoId: "${20000001 + i}") { kommoId } }`)),
+      );
+      const limited = results.filter((body) => body.errors?.[0]?.extensions?.code === 'UPSTREAM_RATE_LIMITED');
+      expect(results.filter((body) => !body.errors)).toHaveLength(10);
+      expect(limited).toHaveLength(15);
+      expect(limited[0]?.errors?.[0]?.extensions?.retryAfter).toBeGreaterThan(50);
+      expect(limited[0]?.errors?.[0]?.message).toMatch(/budget of this gateway is used up/);
+      expect(demo.count()).toBe(10);
+      expect(demo.rateLimitViolations).toBe(0);
+      const metrics = await (await fetch(harness.url.replace('/graphql', '/metrics'))).text();
+      expect(metrics).toMatch(/leadgraph_limiter_rejections_total 15/);
+    } finally {
+      await harness.close();
+      await demo.close();
+    }
+  });
+
+  it('queues a call over budget while its slot comes within the maximum wait', async () => {
+    const demo = await startDemoUpstream({ leads: 10 });
+    const harness = await startHarness({ upstream: demo, env: { LEADGRAPH_V4_RATE_PER_MIN: '2', LEADGRAPH_RATE_MAX_WAIT_MS: '100000' } });
+    try {
+      // Two calls spend the budget; a third would wait ~60 s, longer than this test wants: abort it.
+      await ask(harness, '{ lead(kommoId: "20000001") { kommoId } }');
+      await ask(harness, '{ lead(kommoId: "20000002") { kommoId } }');
+      const controller = new AbortController();
+      const waiting = harness.post({ query: '{ lead(kommoId: "20000003") { kommoId } }' }, {}, controller.signal).catch(() => 'aborted');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(demo.count()).toBe(2);
+      controller.abort();
+      expect(await waiting).toBe('aborted');
+      const metrics = await (await fetch(harness.url.replace('/graphql', '/metrics'))).text();
+      expect(metrics).toMatch(/leadgraph_limiter_rejections_total 0/);
+    } finally {
+      await harness.close();
+      await demo.close();
+    }
+  });
+});
+
+describe('the cross-request cache', () => {
+  it('serves repeated queries without upstream calls, and coalesces concurrent ones', async () => {
+    const demo = await startDemoUpstream({ leads: 100, latencyMs: 30 });
+    const harness = await startHarness({
+      upstream: demo,
+      env: { LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '600', LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS: '3600' },
+    });
+    try {
+      const query = '{ leads(first: 20) { edges { node { kommoId pipeline { name } responsibleUser { name } } } } }';
+      const first = await Promise.all(Array.from({ length: 10 }, () => ask(harness, query)));
+      expect(first.every((body) => !body.errors)).toBe(true);
+      expect([demo.count('leads'), demo.count('pipelines'), demo.count('users')]).toEqual([1, 1, 1]);
+      demo.reset();
+      const again = await ask(harness, query);
+      expect(again).toEqual(first[0]);
+      expect(demo.count()).toBe(0);
+      // Another window over the same upstream block is also free.
+      await ask(harness, '{ leads(first: 40) { edges { node { kommoId } } } }');
+      expect(demo.count()).toBe(0);
+      const metrics = await (await fetch(harness.url.replace('/graphql', '/metrics'))).text();
+      expect(metrics).toMatch(/leadgraph_cache_lookups_total\{class="leads",outcome="hit"\} [1-9]/);
+      expect(metrics).toMatch(/leadgraph_cache_lookups_total\{class="leads",outcome="coalesced"\} 9/);
+    } finally {
+      await harness.close();
+      await demo.close();
+    }
+  });
+
+  it('does not cache failures', async () => {
+    const demo = await startDemoUpstream({ leads: 20 });
+    const harness = await startHarness({
+      upstream: demo,
+      env: { LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '600', LEADGRAPH_UPSTREAM_RETRIES: '0' },
+    });
+    try {
+      demo.setFaults([{ kind: 'error', status: 500, times: 1 }]);
+      expect((await ask(harness, LEADS)).errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+      expect((await ask(harness, LEADS)).errors).toBeUndefined();
+      expect(demo.count('leads')).toBe(2);
+    } finally {
+      await harness.close();
+      await demo.close();
+    }
+  });
+});
+
+describe('multi-tenant mode', () => {
+  let demo: DemoUpstream;
+  let harness: Harness;
+  let other: ReturnType<DemoUpstream['addTenant']>;
+  const headersOf = (tenant: { clientId: string; clientSecret: string; workspaceId: string }) => ({
+    'x-client-id': tenant.clientId,
+    'x-client-secret': tenant.clientSecret,
+    'x-workspace-id': tenant.workspaceId,
+  });
+
+  beforeAll(async () => {
+    demo = await startDemoUpstream({ leads: 50, seed: 1 });
+    other = demo.addTenant({ leads: 50, seed: 2 });
+    harness = await startHarness({
+      upstream: demo,
+      credentials: { V4_CLIENT_ID: '', V4_CLIENT_SECRET: '', V4_WORKSPACE_ID: '' },
+      env: {
+        LEADGRAPH_CREDENTIALS_FROM_REQUEST: 'true',
+        LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '600',
+        LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS: '600',
+      },
+    });
+  });
+  afterAll(async () => {
+    await harness.close();
+    await demo.close();
+  });
+
+  it('two tenants, interleaved, each see only their own rows', async () => {
+    const query = '{ leads(first: 50) { edges { node { kommoId name price } } } users { name } }';
+    const rounds = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        ask(harness, query, headersOf(i % 2 === 0 ? demo : other)).then((body) => ({ tenant: i % 2, body })),
+      ),
+    );
+    const namesOf = (rows: readonly Record<string, unknown>[]) =>
+      rows.filter((row) => row.is_deleted !== true).map((row) => row.lead_name ?? '');
+    const expected = [new Set(namesOf(demo.data.leadRows)), new Set(namesOf(other.data.leadRows))];
+    for (const { tenant, body } of rounds) {
+      const leads = ((body.data?.leads as { edges: { node: { name: string } }[] } | undefined)?.edges ?? []).map((edge) => edge.node.name);
+      expect(leads.length).toBeGreaterThan(20);
+      for (const name of leads) expect(expected[tenant]?.has(name)).toBe(true);
+    }
+    const [a, b] = [rounds[0]?.body.data?.leads, rounds[1]?.body.data?.leads];
+    expect(a).not.toEqual(b);
+  });
+
+  it("a wrong secret gets the upstream's 401 even while the right tenant's identical query is warm", async () => {
+    const query = '{ leads(first: 5) { edges { node { kommoId } } } }';
+    expect((await ask(harness, query, headersOf(demo))).errors).toBeUndefined();
+    demo.reset();
+    const body = await ask(harness, query, { ...headersOf(demo), 'x-client-secret': 'not-the-secret' });
+    expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAUTHORIZED');
+    expect(demo.requests.map((request) => request.status)).toEqual([401]);
+  });
+
+  it('missing credential headers are UNAUTHENTICATED, naming them, never a fallback', async () => {
+    const response = await harness.post({ query: '{ pipelines { name } }' }, { 'x-client-id': demo.clientId });
+    expect(response.status).toBe(401);
+    const body = (await response.json()) as Body;
+    expect(body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(body.errors?.[0]?.message).toMatch(/send x-client-secret, x-workspace-id/);
+  });
+});
+
+describe('observability', () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness({ demo: { leads: 20 } });
+  });
+  afterAll(() => harness.close());
+
+  it('logs one JSON line per upstream call with the request id, and never a credential', async () => {
+    const response = await harness.post(
+      { query: '{ leads(first: 2) { edges { node { responsibleUser { name } } } } }' },
+      { 'x-request-id': 'req-123' },
+    );
+    expect(response.headers.get('x-request-id')).toBe('req-123');
+    const calls = harness.logs
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.msg === 'upstream call' && line.requestId === 'req-123');
+    expect(calls.map((line) => line.endpoint).sort()).toEqual(['/v1/kommo/leads', '/v1/kommo/users']);
+    expect(calls[0]).toMatchObject({ status: 200, cache: 'miss', retries: 0 });
+    expect(typeof calls[0]?.durationMs).toBe('number');
+    const all = harness.logs.join('\n');
+    expect(all).not.toContain(harness.demo.clientSecret);
+    expect(all).not.toContain(harness.demo.clientId);
+  });
+
+  it('gives every request an id when the client sends none', async () => {
+    const response = await harness.post({ query: '{ pipelines { name } }' });
+    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('exposes Prometheus metrics at /metrics, and /health and /ready', async () => {
+    await harness.post({ query: '{ users { name } }' });
+    const response = await fetch(harness.url.replace('/graphql', '/metrics'));
+    expect(response.headers.get('content-type')).toMatch(/text\/plain/);
+    const text = await response.text();
+    expect(text).toMatch(/leadgraph_graphql_operations_total\{operation_type="query",outcome="ok"\} [1-9]/);
+    expect(text).toMatch(/leadgraph_upstream_calls_total\{endpoint="\/v1\/kommo\/users",status="200"\} [1-9]/);
+    expect(text).toMatch(/leadgraph_upstream_call_duration_seconds_bucket/);
+    expect(text).toMatch(/leadgraph_cache_lookups_total/);
+    expect(text).toMatch(/leadgraph_limiter_waits_total/);
+    expect((await fetch(harness.url.replace('/graphql', '/health'))).status).toBe(200);
+    const ready = await fetch(harness.url.replace('/graphql', '/ready'));
+    expect(await ready.json()).toEqual({ status: 'ready' });
+    harness.gateway.drain();
+    expect((await fetch(harness.url.replace('/graphql', '/ready'))).status).toBe(503);
+  });
+});
+
+describe('query limits', () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness({ demo: { leads: 20 } });
+  });
+  afterAll(() => harness.close());
+
+  const expectLimit = async (query: string, code: string, message: RegExp) => {
+    harness.demo.reset();
+    const body = await ask(harness, query);
+    expect(body.errors?.[0]?.extensions?.code).toBe(code);
+    expect(body.errors?.[0]?.message).toMatch(message);
+    expect(harness.demo.count()).toBe(0);
+  };
+
+  it('refuses a query deeper than the maximum', async () => {
+    let query = 'kommoId';
+    for (let i = 0; i < 6; i += 1) query = `pipeline { leads(first: 1) { edges { node { ${query} } } } }`;
+    await expectLimit(
+      `{ lead(kommoId: "1") { ${query} } }`,
+      'QUERY_TOO_DEEP',
+      /levels deep; at most 12 are allowed \(LEADGRAPH_MAX_DEPTH\)/,
+    );
+  });
+
+  it('refuses too many aliases', async () => {
+    const aliases = Array.from({ length: 21 }, (_, i) => `a${i}: pipelines { name }`).join(' ');
+    await expectLimit(`{ ${aliases} }`, 'QUERY_TOO_MANY_ALIASES', /21 aliases; at most 20/);
+  });
+
+  it('refuses a document with too many tokens, and a body over the size limit', async () => {
+    const fields = Array.from({ length: 5100 }, () => 'name').join(' ');
+    await expectLimit(`{ pipelines { ${fields} } }`, 'QUERY_TOO_LARGE', /more than 5000 tokens/);
+    const response = await harness.post({ query: `{ pipelines { name } } # ${'x'.repeat(120_000)}` });
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as Body).errors?.[0]?.extensions?.code).toBe('QUERY_TOO_LARGE');
+  });
+
+  it('counts page sizes toward cost: a nested connection under every stage is refused, one page is fine', async () => {
+    await expectLimit(
+      '{ pipelines { statuses { leads(first: 250) { edges { node { kommoId name price tags { name } } } } } } }',
+      'QUERY_TOO_COMPLEX',
+      /costs \d+; at most 25000 is allowed \(LEADGRAPH_MAX_COST\)/,
+    );
+    const body = await ask(harness, 'query($n: Int) { leads(first: $n) { edges { node { kommoId name price tags { name } } } } }');
+    expect(body.errors).toBeUndefined();
+  });
+
+  it('lets GraphiQL introspect the schema', async () => {
+    const { getIntrospectionQuery } = await import('graphql');
+    const body = await ask(harness, getIntrospectionQuery());
+    expect(body.errors).toBeUndefined();
+  });
+});
