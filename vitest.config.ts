@@ -14,5 +14,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // The soak test measures memory after explicit collections.
+    execArgv: ['--expose-gc'],
   },
 });

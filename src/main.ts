@@ -36,7 +36,8 @@ async function main(): Promise<void> {
   }
 
   const dispatcher = createUpstreamAgent(config.upstreamTimeoutMs);
-  const { yoga } = createGateway(config, { dispatcher, logger });
+  const gateway = createGateway(config, { dispatcher, logger });
+  const { yoga } = gateway;
   const server = createServer(yoga);
   server.on('error', (error: NodeJS.ErrnoException) => {
     const reason = error.code === 'EADDRINUSE' ? 'the port is in use (set PORT)' : error.message;
@@ -57,7 +58,8 @@ async function main(): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down');
+    logger.info({ signal }, 'shutting down: readiness now answers 503, in-flight requests finish');
+    gateway.drain();
     const force = setTimeout(() => process.exit(0), 5_000);
     force.unref();
     server.close(() => {

@@ -73,6 +73,29 @@ describe('bad input gets a clear BAD_USER_INPUT and nothing else', () => {
     });
   }
 
+  const invalidDocuments: [string, string, RegExp][] = [
+    [
+      'an unknown filter field',
+      '{ leads(filter: { colour: "red" }) { edges { cursor } } }',
+      /Field "colour" is not defined by type "LeadFilter"/,
+    ],
+    ['a page size that is not an integer', '{ leads(first: 2.5) { edges { cursor } } }', /Int cannot represent non-integer value: 2.5/],
+    ['a page size beyond 32 bits', '{ leads(first: 99999999999) { edges { cursor } } }', /Int cannot represent non 32-bit signed integer/],
+    ['a string where a number belongs', '{ leads(first: "ten") { edges { cursor } } }', /Int cannot represent non-integer value: "ten"/],
+    ['an unknown field', '{ leads { edges { node { colour } } } }', /Cannot query field "colour" on type "Lead"/],
+  ];
+  for (const [name, text, message] of invalidDocuments) {
+    it(`refuses ${name} as an invalid document (HTTP 400), before any upstream call`, async () => {
+      harness.demo.reset();
+      const response = await harness.post({ query: text });
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as Body;
+      expect(body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(body.errors?.[0]?.message).toMatch(message);
+      expect(harness.demo.count()).toBe(0);
+    });
+  }
+
   it('rejects an invalid DateTime in variables the same way', async () => {
     const body = await query(harness, 'query($f: LeadFilter) { leads(filter: $f) { edges { cursor } } }', {
       f: { updatedAt: { to: '31/12/2026' } },

@@ -115,6 +115,27 @@ describe('upstream faults', () => {
   });
 });
 
+describe('the request deadline', () => {
+  it('ends a request that would outlast LEADGRAPH_REQUEST_TIMEOUT_MS with UPSTREAM_TIMEOUT, whatever the per-call timeout', async () => {
+    const demo = await startDemoUpstream({ leads: 10 });
+    demo.setFaults([{ kind: 'hang' }]);
+    const harness = await startHarness({
+      upstream: demo,
+      env: { LEADGRAPH_UPSTREAM_TIMEOUT_MS: '60000', LEADGRAPH_REQUEST_TIMEOUT_MS: '400' },
+    });
+    try {
+      const started = Date.now();
+      const body = await ask(harness, LEADS);
+      expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_TIMEOUT');
+      expect(body.errors?.[0]?.message).toMatch(/ran out of time \(LEADGRAPH_REQUEST_TIMEOUT_MS\)/);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await harness.close();
+      await demo.close();
+    }
+  });
+});
+
 describe('the upstream budget', () => {
   it('keeps the gateway under an enforced upstream limit and fails fast past it', async () => {
     const demo = await startDemoUpstream({ leads: 30 });
