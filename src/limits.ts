@@ -180,6 +180,29 @@ export function operationCost(
 
 /** The limits as a Yoga plugin. */
 export function useQueryLimits(limits: QueryLimits): Plugin {
+  // Yoga's parser cache hands out the same DocumentNode for the same query text: cost is computed
+  // once per document and set of variables, not on every request.
+  const costs = new WeakMap<DocumentNode, Map<string, number>>();
+  const costOf = (
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variables: Record<string, unknown> | null | undefined,
+  ) => {
+    let byVariables = costs.get(document);
+    if (!byVariables) {
+      byVariables = new Map();
+      costs.set(document, byVariables);
+    }
+    const key = `${operationName ?? ''}\u0000${JSON.stringify(variables ?? {})}`;
+    let cost = byVariables.get(key);
+    if (cost === undefined) {
+      cost = operationCost(schema, document, operationName, variables, limits);
+      if (byVariables.size >= 256) byVariables.clear();
+      byVariables.set(key, cost);
+    }
+    return cost;
+  };
   return {
     onRequest({ request, endResponse, fetchAPI }) {
       const length = Number(request.headers.get('content-length') ?? 0);
@@ -213,7 +236,7 @@ export function useQueryLimits(limits: QueryLimits): Plugin {
       addValidationRule(aliasRule(limits.maxAliases));
     },
     onExecute({ args, setResultAndStopExecution }) {
-      const cost = operationCost(args.schema, args.document, args.operationName, args.variableValues, limits);
+      const cost = costOf(args.schema, args.document, args.operationName, args.variableValues);
       if (cost > limits.maxCost) {
         setResultAndStopExecution({
           errors: [

@@ -54,6 +54,7 @@ export type BlockReader = (index: number) => Promise<LeadBlock>;
 export const COUNT_MAX_BLOCKS = 2;
 
 interface Span {
+  readonly kommoId: string;
   lead: Lead;
   start: number;
   end: number;
@@ -219,21 +220,23 @@ class Scanner {
     for (let index = Math.floor(from / this.blockSize), read = 0; ; index += 1, read += 1) {
       if (read >= this.maxBlocks(want)) return this.giveUp(spans, read);
       const block = await this.read(index);
-      for (const { lead, position } of block.fragments) {
+      // Only rows inside the window are parsed (fragments may parse lazily): `lead` is read for them alone.
+      for (const fragment of block.fragments) {
+        const { position } = fragment;
         if (position < from) continue;
         if (position >= to) {
           close();
           return { spans, truncated: false };
         }
         const open: Span | null = current;
-        if (open && open.lead.kommoId === lead.kommoId) {
-          open.lead = mergeLeadFragments(open.lead, lead);
+        if (open && open.kommoId === fragment.kommoId) {
+          open.lead = mergeLeadFragments(open.lead, fragment.lead);
           open.end = position + 1;
           continue;
         }
         close();
         if (spans.length >= want) return { spans, truncated: false };
-        current = { lead, start: position, end: position + 1 };
+        current = { kommoId: fragment.kommoId, lead: fragment.lead, start: position, end: position + 1 };
       }
       if (block.isLast) {
         close();
@@ -255,21 +258,22 @@ class Scanner {
       if (read >= this.maxBlocks(want)) return this.giveUp(spans.reverse(), read);
       const { fragments } = await this.read(index);
       for (let i = fragments.length - 1; i >= 0; i -= 1) {
-        const { lead, position } = fragments[i] as (typeof fragments)[number];
+        const fragment = fragments[i] as (typeof fragments)[number];
+        const { position } = fragment;
         if (position >= to) continue;
         if (position < from) {
           close();
           return { spans: spans.reverse(), truncated: false };
         }
         const open: Span | null = current;
-        if (open && open.lead.kommoId === lead.kommoId) {
-          open.lead = mergeLeadFragments(lead, open.lead);
+        if (open && open.kommoId === fragment.kommoId) {
+          open.lead = mergeLeadFragments(fragment.lead, open.lead);
           open.start = position;
           continue;
         }
         close();
         if (spans.length >= want) return { spans: spans.reverse(), truncated: false };
-        current = { lead, start: position, end: position + 1 };
+        current = { kommoId: fragment.kommoId, lead: fragment.lead, start: position, end: position + 1 };
       }
     }
     close();

@@ -246,6 +246,22 @@ describe('lookups behind leads, filters and node ids (default demo data)', () =>
     expect(result.data?.node).toBeNull();
   });
 
+  it('fetches the reference tables in parallel with the leads block when the page selects them', async () => {
+    harness.demo.setLatency(50);
+    try {
+      const result = await harness.execute(LeadsWithPeopleDocument, { first: 5 });
+      expect(result.errors).toBeUndefined();
+      expect([harness.demo.count('leads'), harness.demo.count('pipelines'), harness.demo.count('users')]).toEqual([1, 1, 1]);
+      expect(harness.demo.maxInFlight).toBe(3);
+      harness.demo.reset();
+      // Nothing selected from the tables: nothing fetched.
+      await harness.execute(LeadsPageDocument, { first: 5 });
+      expect(harness.demo.requests.map((request) => request.endpoint)).toEqual(['leads']);
+    } finally {
+      harness.demo.setLatency(0);
+    }
+  });
+
   it('two windows of one request share the upstream block', async () => {
     const response = await harness.post({
       query:

@@ -157,6 +157,15 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
     });
     response.end(text);
   };
+  const serialized = new WeakMap<V4Row, string>();
+  const rowJson = (row: V4Row): string => {
+    let json = serialized.get(row);
+    if (json === undefined) {
+      json = JSON.stringify(row);
+      serialized.set(row, json);
+    }
+    return json;
+  };
   const nestError = (response: ServerResponse, status: number, error: string, message: string | string[]): void =>
     send(response, status, { statusCode: status, message, error });
 
@@ -201,10 +210,14 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
     const endpoint = match[1] as 'leads' | 'pipelines' | 'users';
     const tables = tenant.tables;
     const filters = endpoint === 'leads' ? LEAD_FILTERS : endpoint === 'pipelines' ? PIPELINE_FILTERS : USER_FILTERS;
-    let rows = tables[endpoint].filter((row) =>
-      Object.entries(filters).every(([param, column]) => query[param] === undefined || String(row[column]) === query[param]),
-    );
-    if (endpoint === 'leads') {
+    // Only the filters actually given: an unfiltered page is a slice, as it would be for a real server.
+    const active = Object.entries(filters).filter(([param]) => query[param] !== undefined);
+    const timed =
+      endpoint === 'leads' &&
+      [query.createdStart, query.createdEnd, query.lastModifiedStart, query.lastModifiedEnd].some((value) => value !== undefined);
+    let rows = tables[endpoint];
+    if (active.length > 0) rows = rows.filter((row) => active.every(([param, column]) => String(row[column]) === query[param]));
+    if (timed) {
       rows = rows.filter(
         (row) =>
           inTimeRange(row.created_at, query.createdStart, query.createdEnd) &&
@@ -217,11 +230,14 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
     const totalPages = Math.max(1, Math.ceil(rows.length / limit));
     const hasNextPage = page * limit < rows.length;
     const hasPreviousPage = page > 1;
-    const body =
+    const paging =
       envelopes[endpoint] === 'meta'
-        ? { data: slice, meta: { page, limit, hasNextPage, hasPreviousPage } }
-        : { data: slice, pagination: { currentPage: page, totalPages, totalRecords: rows.length, limit, hasNextPage, hasPreviousPage } };
-    send(response, 200, body);
+        ? { meta: { page, limit, hasNextPage, hasPreviousPage } }
+        : { pagination: { currentPage: page, totalPages, totalRecords: rows.length, limit, hasNextPage, hasPreviousPage } };
+    // Rows are serialized once and kept, as an API that caches its query results serves them.
+    const text = `{"data":[${slice.map(rowJson).join(',')}],${JSON.stringify(paging).slice(1)}`;
+    response.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+    response.end(text);
     return 200;
   }
 

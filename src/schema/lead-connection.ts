@@ -1,6 +1,8 @@
+import type { GraphQLResolveInfo } from 'graphql';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
 import { type ConnectionArgs, paginateLeads } from '../pagination.js';
+import { selectedFieldNames } from '../selection.js';
 import { Lead } from './lead.js';
 import { LeadFilter, type LeadFilterInput, toLeadSelection } from './lead-filter.js';
 import { Pipeline } from './pipeline.js';
@@ -34,6 +36,22 @@ export const LeadConnection = builder.connectionObject(
 type Scope = Parameters<typeof toLeadSelection>[1];
 
 /** One page of leads for a connection field: the filter, narrowed by the parent's scope. */
+const PIPELINE_FIELDS = new Set(['pipeline', 'status']);
+const USER_FIELDS = new Set(['responsibleUser', 'createdBy', 'updatedBy']);
+
+/**
+ * Looks ahead at what the page's leads select and starts fetching the reference tables they will
+ * need now, in parallel with the leads block, instead of one round trip after it.
+ */
+function prefetchReferences(info: GraphQLResolveInfo, context: Context): void {
+  const fields = selectedFieldNames(info, ['edges', 'node']);
+  const quietly = (load: () => Promise<unknown>): void => {
+    load().catch(() => undefined); // a failure surfaces on the field that needs the table
+  };
+  if ([...fields].some((name) => PIPELINE_FIELDS.has(name))) quietly(context.pipelineIndex);
+  if ([...fields].some((name) => USER_FIELDS.has(name))) quietly(context.userIndex);
+}
+
 function resolveLeads(args: ConnectionArgs & { filter?: LeadFilterInput | null }, context: Context, scope?: Scope) {
   const selection = toLeadSelection(args.filter, scope);
   if (!selection) {
@@ -60,7 +78,10 @@ function leadsField<Parent>(
       type: Lead,
       description: `${description} \`first\`/\`last\` take 0 to the configured maximum (default 250); without either, a page is 50. A cursor only works with the filter that produced it.`,
       args: { filter: t.arg({ type: LeadFilter, required: false, description: 'Narrows the leads; combined with AND.' }) },
-      resolve: (parent, args, context) => resolveLeads(args, context, scope(parent as Parent)),
+      resolve: (parent, args, context, info) => {
+        prefetchReferences(info, context);
+        return resolveLeads(args, context, scope(parent as Parent));
+      },
     },
     LeadConnection,
   );

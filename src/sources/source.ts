@@ -99,6 +99,9 @@ export interface LeadQuery {
  * (V4: one row per tag) return one fragment per row; the pager merges adjacent fragments.
  */
 export interface LeadFragment {
+  /** The lead's id: all the scanner needs to merge adjacent rows. */
+  readonly kommoId: string;
+  /** The row as a lead; adapters may parse it lazily, on first access. */
   readonly lead: Lead;
   /** Absolute row position in the filtered upstream result (0-based). */
   readonly position: number;

@@ -3,10 +3,16 @@ import { UpstreamError } from '../errors.js';
 
 /** What the source adapters call: GET JSON from the upstream. It knows HTTP, never what a Lead is. */
 export interface JsonGetter {
-  getJson(request: UpstreamRequest): Promise<unknown>;
+  getJson<T>(request: UpstreamRequest<T>): Promise<T>;
 }
 
-export interface UpstreamRequest {
+export interface UpstreamRequest<T = unknown> {
+  /**
+   * Turns the JSON body into what the adapter works with; the cache keeps the decoded value, so a
+   * warm request does not parse rows again. It must depend only on the body and the request.
+   * A decode that throws is a failed call (nothing cached).
+   */
+  readonly decode: (body: unknown) => T;
   /** Path under the base URL, e.g. `/v1/kommo/leads`; also the `endpoint` named in logs and errors. */
   readonly path: string;
   readonly query: Readonly<Record<string, string>>;

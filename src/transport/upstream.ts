@@ -144,7 +144,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       }
 
       return {
-        async getJson(request) {
+        async getJson<T>(request: UpstreamRequest<T>): Promise<T> {
           const started = performance.now();
           const query = Object.keys(request.query)
             .sort()
@@ -158,7 +158,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
               options.ttlMs[request.cacheClass],
               async (signal) => {
                 loaded = await fetchWithRetries(request, signal);
-                return loaded;
+                return { value: request.decode(loaded.value), size: loaded.size };
               },
               request.signal,
             );
@@ -177,7 +177,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
               },
               'upstream call',
             );
-            return value;
+            return value as T;
           } catch (error) {
             if (error instanceof UpstreamError) throw error;
             if (request.signal?.aborted) throw abortError(request.path, request.signal, upstreamName);

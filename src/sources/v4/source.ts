@@ -1,7 +1,7 @@
 import { UpstreamError } from '../../errors.js';
 import type { JsonGetter } from '../../transport/http.js';
 import { type Lead, type LeadBlock, type LeadFragment, type LeadQuery, type LeadSource, mergeLeadFragments } from '../source.js';
-import { groupPipelineRows, parseEnvelope, parseLeadRow, parseUserRow, type V4Page } from './rows.js';
+import { groupPipelineRows, leadFragment, parseEnvelope, parseLeadRow, parseUserRow, type V4Page } from './rows.js';
 
 export interface V4SourceOptions {
   readonly transport: JsonGetter;
@@ -46,19 +46,26 @@ export function createV4Source(options: V4SourceOptions): LeadSource {
   if (options.integrationId) scope.integrationId = options.integrationId;
   if (options.organizationId) scope.organizationId = options.organizationId;
 
-  async function getPage(path: string, params: Record<string, string>, page: number, limit: number, signal?: AbortSignal): Promise<V4Page> {
-    const body = await transport.getJson({
+  function getPage<T>(
+    path: string,
+    params: Record<string, string>,
+    page: number,
+    limit: number,
+    decode: (page: V4Page) => T,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    return transport.getJson({
       path,
       query: { ...scope, ...params, page: String(page), limit: String(limit) },
       cacheClass: path === LEADS ? 'leads' : 'reference',
+      decode: (body) => decode(parseEnvelope(body, path)),
       signal,
     });
-    return parseEnvelope(body, path);
   }
 
-  /** A leads block: its offsets are computed from `limit`, so an upstream that applies another limit would make us skip rows. */
-  async function getBlock(params: Record<string, string>, index: number, signal?: AbortSignal): Promise<V4Page> {
-    const page = await getPage(LEADS, params, index + 1, blockSize, signal);
+  /** A leads block, decoded once into positioned fragments (the cache keeps them decoded). */
+  function decodeBlock(page: V4Page, index: number): LeadBlock {
+    // Offsets are computed from `limit`: an upstream that applies another limit would make us skip rows.
     const clamped =
       (page.limit !== null && page.limit !== blockSize) ||
       page.rows.length > blockSize ||
@@ -72,14 +79,21 @@ export function createV4Source(options: V4SourceOptions): LeadSource {
         { endpoint: LEADS },
       );
     }
-    return page;
+    const fragments: LeadFragment[] = [];
+    page.rows.forEach((row, offset) => {
+      const fragment = leadFragment(row, index * blockSize + offset);
+      if (fragment) fragments.push(fragment);
+    });
+    const isLast =
+      page.hasNextPage === false || page.rows.length < blockSize || (page.totalRows !== null && (index + 1) * blockSize >= page.totalRows);
+    return { fragments, isLast, totalRows: page.totalRows };
   }
 
   /** Every row of a small result, following `hasNextPage` (any limit the upstream applies is fine here). */
   async function getAllRows(path: string, params: Record<string, string>, signal?: AbortSignal) {
     const rows: V4Page['rows'][number][] = [];
     for (let page = 1; page <= MAX_PAGES; page += 1) {
-      const result = await getPage(path, params, page, MAX_LIMIT, signal);
+      const result = await getPage(path, params, page, MAX_LIMIT, (decoded) => decoded, signal);
       rows.push(...result.rows);
       const more = result.hasNextPage ?? result.rows.length >= MAX_LIMIT;
       if (!more || result.rows.length === 0) return rows;
@@ -92,18 +106,8 @@ export function createV4Source(options: V4SourceOptions): LeadSource {
   return {
     blockSize,
 
-    async readLeadBlock(query, index, signal): Promise<LeadBlock> {
-      const page = await getBlock(leadQueryParams(query), index, signal);
-      const fragments: LeadFragment[] = [];
-      page.rows.forEach((row, offset) => {
-        const lead = parseLeadRow(row);
-        if (lead) fragments.push({ lead, position: index * blockSize + offset });
-      });
-      const isLast =
-        page.hasNextPage === false ||
-        page.rows.length < blockSize ||
-        (page.totalRows !== null && (index + 1) * blockSize >= page.totalRows);
-      return { fragments, isLast, totalRows: page.totalRows };
+    readLeadBlock(query, index, signal): Promise<LeadBlock> {
+      return getPage(LEADS, leadQueryParams(query), index + 1, blockSize, (page) => decodeBlock(page, index), signal);
     },
 
     async getLead(kommoId, signal) {

@@ -1,0 +1,225 @@
+/**
+ * `npm run bench`: the demo upstream (in this process) and the gateway (a child process, so its peak
+ * RSS is its own) on loopback, driven by autocannon. Prints and writes a markdown table of requests/s,
+ * p50/p99 latency, upstream calls per request and the gateway's peak RSS, with the target ratios.
+ * Absolute numbers depend on the machine; the ratios are measured in one run on one machine.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
+import autocannon from 'autocannon';
+import { type DemoUpstream, startDemoUpstream } from '../../src/demo/server.js';
+
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const BIG_CONNECTIONS = 50;
+const LATENCY_MS = Number(process.env.BENCH_UPSTREAM_LATENCY_MS ?? 100);
+const OUTPUT = 'test/bench/results.md';
+
+const PAGE_50 = `{ leads(first: 50) { edges { node { kommoId name price createdAt
+  pipeline { name } status { name kind } responsibleUser { name email } tags { name color }
+  customFields { fieldId name values { value enumId } } } } } }`;
+const PAGE_250 = `{ leads(first: 250) { pageInfo { hasNextPage endCursor } edges { cursor node { id kommoId name price groupId
+  score laborCostSeconds createdAt updatedAt closedAt closestTaskAt isDeleted
+  pipeline { kommoId name isMain } status { kommoId name kind color } responsibleUser { kommoId name email isActive }
+  createdBy { name } updatedBy { name } lossReason { name } source { name } contacts { kommoId } tags { kommoId name color }
+  customFields { fieldId name code type values { value enumId enumCode } } } } } }`;
+
+interface Gateway {
+  child: ChildProcess;
+  url: string;
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function startGateway(demo: DemoUpstream, env: Record<string, string>): Promise<Gateway> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      V4_CLIENT_ID: demo.clientId,
+      V4_CLIENT_SECRET: demo.clientSecret,
+      V4_WORKSPACE_ID: demo.workspaceId,
+      V4_API_URL: demo.url,
+      // The benchmark measures the gateway, not the budget: the demo upstream has no rate limit.
+      LEADGRAPH_V4_RATE_PER_MIN: '1000000',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += String(chunk);
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += String(chunk);
+  });
+  const url = `http://127.0.0.1:${port}/graphql`;
+  for (let attempt = 0; ; attempt += 1) {
+    if (child.exitCode !== null || attempt > 300) throw new Error(`gateway did not start:\n${output}`);
+    const healthy = await fetch(url.replace('/graphql', '/health')).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (healthy) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    child,
+    url,
+    peakRssMb: () => {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+      return kb / 1024;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 6_000).unref();
+      }),
+  };
+}
+
+interface Row {
+  scenario: string;
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  callsPerRequest: number;
+  peakRssMb: number | null;
+  errors: number;
+}
+
+async function load(options: autocannon.Options): Promise<autocannon.Result> {
+  return await autocannon({ duration: DURATION, connections: CONNECTIONS, ...options });
+}
+
+async function graphql(url: string, query: string): Promise<unknown> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+  const body = (await response.json()) as { errors?: unknown[] };
+  if (body.errors) throw new Error(`bench query failed: ${JSON.stringify(body.errors).slice(0, 500)}`);
+  return body;
+}
+
+async function measure(name: string, demo: DemoUpstream, options: autocannon.Options, rss: (() => number) | null): Promise<Row> {
+  demo.reset();
+  const result = await load(options);
+  return {
+    scenario: name,
+    requestsPerSecond: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    callsPerRequest: result.requests.total > 0 ? demo.count() / result.requests.total : 0,
+    peakRssMb: rss ? rss() : null,
+    errors: result.errors + result.non2xx,
+  };
+}
+
+const post = (query: string) => ({
+  method: 'POST' as const,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ query }),
+});
+
+async function main(): Promise<void> {
+  const demo = await startDemoUpstream();
+  const rows: Row[] = [];
+  const notes: string[] = [];
+
+  // 1. Raw upstream: the same 50-lead page straight from the demo's REST endpoint.
+  rows.push(
+    await measure(
+      '1. Raw upstream: GET /v1/kommo/leads?limit=50',
+      demo,
+      {
+        url: `${demo.url}/v1/kommo/leads?workspaceId=${demo.workspaceId}&page=1&limit=50`,
+        headers: { 'x-client-id': demo.clientId, 'x-client-secret': demo.clientSecret },
+      },
+      null,
+    ),
+  );
+
+  // 2 and 4: one warm gateway (default caches).
+  const warm = await startGateway(demo, {});
+  demo.reset();
+  await graphql(warm.url, PAGE_50);
+  const coldFirst = { leads: demo.count('leads'), pipelines: demo.count('pipelines'), users: demo.count('users') };
+  notes.push(
+    `First (cold) request of scenario 2: ${coldFirst.leads} leads block + ${coldFirst.pipelines} pipelines + ${coldFirst.users} users upstream calls.`,
+  );
+  rows.push(await measure('2. Warm gateway: leads(first: 50), nested fields', demo, { url: warm.url, ...post(PAGE_50) }, warm.peakRssMb));
+  await graphql(warm.url, PAGE_250);
+  rows.push(
+    await measure(
+      `4. Big page: leads(first: 250), everything, ${BIG_CONNECTIONS} connections`,
+      demo,
+      { url: warm.url, connections: BIG_CONNECTIONS, ...post(PAGE_250) },
+      warm.peakRssMb,
+    ),
+  );
+  await warm.stop();
+
+  // 3. Cold gateway, caches off, every upstream response delayed.
+  const cold = await startGateway(demo, { LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '0', LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS: '0' });
+  demo.setLatency(LATENCY_MS);
+  rows.splice(
+    2,
+    0,
+    await measure(
+      `3. Cold gateway, upstream latency ${LATENCY_MS} ms, caches off`,
+      demo,
+      { url: cold.url, ...post(PAGE_50) },
+      cold.peakRssMb,
+    ),
+  );
+  demo.setLatency(0);
+  await cold.stop();
+  await demo.close();
+
+  const [raw, warmRow, coldRow, big] = rows as [Row, Row, Row, Row];
+  const throughputRatio = warmRow.requestsPerSecond / raw.requestsPerSecond;
+  const latencyRatio = coldRow.p50 / LATENCY_MS;
+  const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+  const table = [
+    '| Scenario | req/s | p50 ms | p99 ms | upstream calls / request | gateway peak RSS MB | errors |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows.map(
+      (row) =>
+        `| ${row.scenario} | ${row.requestsPerSecond.toFixed(0)} | ${row.p50.toFixed(1)} | ${row.p99.toFixed(1)} | ${row.callsPerRequest.toFixed(2)} | ${
+          row.peakRssMb === null ? '' : row.peakRssMb.toFixed(0)
+        } | ${row.errors} |`,
+    ),
+    '',
+    '| Target | Measured | |',
+    '|---|---:|---|',
+    `| Warm throughput (2) at least 50% of raw upstream (1) | ${(throughputRatio * 100).toFixed(0)}% | ${verdict(throughputRatio >= 0.5)} |`,
+    `| Cold p50 latency (3) at most 1.2x one upstream round trip (${LATENCY_MS} ms) | ${latencyRatio.toFixed(2)}x | ${verdict(latencyRatio <= 1.2)} |`,
+    `| Upstream calls, first request of (2): blocks + 1 pipelines + 1 users at most | ${coldFirst.leads} + ${coldFirst.pipelines} + ${coldFirst.users} | ${verdict(coldFirst.pipelines <= 1 && coldFirst.users <= 1)} |`,
+    `| Upstream calls per warm request (2) | ${warmRow.callsPerRequest.toFixed(2)} | ${verdict(warmRow.callsPerRequest === 0)} |`,
+    `| Peak RSS under (4) at ${BIG_CONNECTIONS} connections below 300 MB | ${(big.peakRssMb ?? 0).toFixed(0)} MB | ${verdict((big.peakRssMb ?? 0) < 300)} |`,
+  ].join('\n');
+  const report = [
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${process.platform}/${process.arch}, Node ${process.version}, ${DURATION} s per scenario, ${CONNECTIONS} connections unless noted.`,
+    '',
+    table,
+    '',
+    ...notes,
+  ].join('\n');
+  writeFileSync(OUTPUT, `${report}\n`);
+  console.log(report);
+  console.log(`\nwritten to ${OUTPUT}`);
+}
+
+await main();
