@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createInMemoryCache, useResponseCache } from '@graphql-yoga/plugin-response-cache';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type DefinitionNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
 import { createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
@@ -164,6 +165,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   };
   const { logger } = deps;
   const requestIds = new WeakMap<Request, string>();
+  const responseTtlMs = Math.min(config.cacheTtlLeadsSeconds, config.cacheTtlReferenceSeconds) * 1000;
   let draining = false;
 
   const yoga = createYoga<Record<string, unknown>, Context>({
@@ -202,6 +204,24 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         maxPageSize: config.maxPageSize,
       }),
       useOperationMetrics(metrics, requestIds),
+      useResponseCache({
+        // Identical queries of one tenant within the cache TTLs get the same answer without executing:
+        // keyed by the tenant (credential + workspace), never shared across tenants, errors never cached.
+        enabled: () => responseTtlMs > 0 && config.responseCacheEntries > 0,
+        session: (request) => {
+          try {
+            return v4Tenant(config.v4ApiUrl, credentialsFor(config, request)).cacheKey;
+          } catch {
+            return `unauthenticated:${randomUUID()}`; // never shared; the request fails in the context anyway
+          }
+        },
+        ttl: responseTtlMs,
+        cache: createInMemoryCache({ max: Math.max(1, config.responseCacheEntries) }),
+        idFields: [],
+        invalidateViaMutation: false,
+        includeExtensionMetadata: false,
+        shouldCacheResult: ({ result }) => !result.errors,
+      }),
     ],
     logging: {
       debug: (...args) => logger.debug(args.map(String).join(' ')),

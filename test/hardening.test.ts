@@ -187,7 +187,12 @@ describe('the cross-request cache', () => {
     const demo = await startDemoUpstream({ leads: 100, latencyMs: 30 });
     const harness = await startHarness({
       upstream: demo,
-      env: { LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '600', LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS: '3600' },
+      // The upstream cache alone: no whole-response cache in front of it.
+      env: {
+        LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '600',
+        LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS: '3600',
+        LEADGRAPH_RESPONSE_CACHE_ENTRIES: '0',
+      },
     });
     try {
       const query = '{ leads(first: 20) { edges { node { kommoId pipeline { name } responsibleUser { name } } } } }';
@@ -208,6 +213,34 @@ describe('the cross-request cache', () => {
       expect(lookups('miss')).toBe(1);
       expect(lookups('coalesced')).toBeGreaterThan(0);
       expect(lookups('coalesced') + lookups('hit')).toBe(11);
+    } finally {
+      await harness.close();
+      await demo.close();
+    }
+  });
+
+  it('answers an identical query from the response cache without executing it, per tenant', async () => {
+    const demo = await startDemoUpstream({ leads: 30 });
+    const harness = await startHarness({
+      upstream: demo,
+      env: { LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '600', LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS: '600' },
+    });
+    const lookups = async () => {
+      const text = await (await fetch(harness.url.replace('/graphql', '/metrics'))).text();
+      return [...text.matchAll(/leadgraph_cache_lookups_total\{[^}]*\} (\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0);
+    };
+    try {
+      const query = '{ leads(first: 5) { edges { node { kommoId responsibleUser { name } } } } }';
+      const first = await ask(harness, query);
+      const before = await lookups();
+      expect(await ask(harness, query)).toEqual(first);
+      expect(await lookups()).toBe(before); // not executed: no upstream cache lookup at all
+      // A failed answer is never cached.
+      demo.setFaults([{ kind: 'error', status: 500 }]);
+      const uncached = '{ lead(kommoId: "20000003") { kommoId } }';
+      expect((await ask(harness, uncached)).errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAVAILABLE');
+      demo.setFaults([]);
+      expect((await ask(harness, uncached)).errors).toBeUndefined();
     } finally {
       await harness.close();
       await demo.close();

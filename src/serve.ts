@@ -1,0 +1,72 @@
+/** Configuration, the embedded demo upstream when nothing is configured, listen, shut down (started by main.ts). */
+import { createServer } from 'node:http';
+import { pino } from 'pino';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { type DemoUpstream, startDemoUpstream } from './demo/server.js';
+import { createGateway, GRAPHQL_PATH } from './server.js';
+import { createUpstreamAgent } from './transport/http.js';
+
+export async function serve(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`leadgraph: invalid configuration: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = pino({ level: config.logLevel, base: { service: 'leadgraph' } });
+
+  let demo: DemoUpstream | null = null;
+  if (config.source === 'demo') {
+    demo = await startDemoUpstream();
+    config = {
+      ...config,
+      v4ApiUrl: demo.url,
+      v4Credentials: { clientId: demo.clientId, clientSecret: demo.clientSecret, workspaceId: demo.workspaceId },
+    };
+    logger.info(
+      { upstream: demo.url, leads: new Set(demo.data.leadRows.map((row) => row.lead_id)).size },
+      'No V4 credentials set (V4_CLIENT_ID, V4_CLIENT_SECRET, V4_WORKSPACE_ID): serving the embedded demo upstream with generated data',
+    );
+  } else {
+    logger.info({ upstream: config.v4ApiUrl }, 'Serving the V4 Marketing data API');
+  }
+
+  const dispatcher = createUpstreamAgent(config.upstreamTimeoutMs);
+  const gateway = createGateway(config, { dispatcher, logger });
+  const { yoga } = gateway;
+  const server = createServer(yoga);
+  server.on('error', (error: NodeJS.ErrnoException) => {
+    const reason = error.code === 'EADDRINUSE' ? 'the port is in use (set PORT)' : error.message;
+    process.stderr.write(`leadgraph: cannot listen on ${config.host}:${config.port}: ${reason}\n`);
+    process.exit(1);
+  });
+  server.listen(config.port, config.host, () => {
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    logger.info(
+      { url: `http://${host}:${port}${GRAPHQL_PATH}` },
+      `leadgraph is ready: open http://${host}:${port}${GRAPHQL_PATH} for GraphiQL`,
+    );
+  });
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: readiness now answers 503, in-flight requests finish');
+    gateway.drain();
+    const force = setTimeout(() => process.exit(0), 5_000);
+    force.unref();
+    server.close(() => {
+      void Promise.allSettled([dispatcher.close(), demo?.close()]).then(() => process.exit(0));
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
