@@ -141,6 +141,32 @@ function useOperationMetrics(metrics: Metrics, requestIds: WeakMap<Request, stri
   };
 }
 
+/**
+ * Response-cache hits hand Yoga the same result object again: keep its JSON body instead of
+ * stringifying 30 KB per request. Only single results without errors; everything else goes to
+ * Yoga's own processor (status codes, error internals, content negotiation).
+ */
+function useCachedResultBodies(): Plugin {
+  const bodies = new WeakMap<object, string>();
+  return {
+    onResultProcess({ request, result, setResultProcessor }) {
+      // The client's own preference, in its order; anything else (no Accept, */*) is left to Yoga.
+      const accepted = (request.headers.get('accept') ?? '').split(',').map((part) => part.split(';')[0]?.trim());
+      const mediaType = accepted.find((type) => type === 'application/json' || type === 'application/graphql-response+json');
+      if (!mediaType || Array.isArray(result) || typeof result !== 'object' || result === null || Symbol.asyncIterator in result) return;
+      if ('errors' in result && result.errors) return;
+      setResultProcessor((processed, fetchAPI, accepted) => {
+        let body = bodies.get(processed as object);
+        if (body === undefined) {
+          body = JSON.stringify(processed);
+          bodies.set(processed as object, body);
+        }
+        return new fetchAPI.Response(body, { status: 200, headers: { 'content-type': `${accepted}; charset=utf-8` } });
+      }, mediaType);
+    },
+  };
+}
+
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
 export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const metrics = deps.metrics ?? createMetrics();
@@ -165,6 +191,10 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   };
   const { logger } = deps;
   const requestIds = new WeakMap<Request, string>();
+  // One tenant in single-tenant mode: its hashed keys are computed once, not per request.
+  const serverTenant = config.v4Credentials ? v4Tenant(config.v4ApiUrl, config.v4Credentials) : null;
+  const tenantOf = (credentials: V4Credentials) =>
+    serverTenant && credentials === config.v4Credentials ? serverTenant : v4Tenant(config.v4ApiUrl, credentials);
   const responseTtlMs = Math.min(config.cacheTtlLeadsSeconds, config.cacheTtlReferenceSeconds) * 1000;
   let draining = false;
 
@@ -181,7 +211,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       const signal = AbortSignal.any([request.signal, AbortSignal.timeout(config.requestTimeoutMs)]);
       const credentials = credentialsFor(config, request);
       const source = createV4Source({
-        transport: upstream.transport(v4Tenant(config.v4ApiUrl, credentials), requestLogger),
+        transport: upstream.transport(tenantOf(credentials), requestLogger),
         workspaceId: credentials.workspaceId,
         integrationId: config.v4IntegrationId,
         organizationId: config.v4OrganizationId,
@@ -204,13 +234,14 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         maxPageSize: config.maxPageSize,
       }),
       useOperationMetrics(metrics, requestIds),
+      useCachedResultBodies(),
       useResponseCache({
         // Identical queries of one tenant within the cache TTLs get the same answer without executing:
         // keyed by the tenant (credential + workspace), never shared across tenants, errors never cached.
         enabled: () => responseTtlMs > 0 && config.responseCacheEntries > 0,
         session: (request) => {
           try {
-            return v4Tenant(config.v4ApiUrl, credentialsFor(config, request)).cacheKey;
+            return tenantOf(credentialsFor(config, request)).cacheKey;
           } catch {
             return `unauthenticated:${randomUUID()}`; // never shared; the request fails in the context anyway
           }

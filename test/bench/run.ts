@@ -171,26 +171,43 @@ async function main(): Promise<void> {
   );
   await warm.stop();
 
-  // 3. Cold gateway, caches off, every upstream response delayed.
-  const cold = await startGateway(demo, { LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '0', LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS: '0' });
+  // 3. Cold gateway, caches off, every upstream response delayed. Latency is measured one request at a
+  // time, against one measured upstream round trip: the same 500-row block fetched straight from the
+  // delayed upstream.
+  const cold = await startGateway(demo, {
+    LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '0',
+    LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS: '0',
+    LEADGRAPH_RESPONSE_CACHE_ENTRIES: '0',
+  });
   demo.setLatency(LATENCY_MS);
+  const roundTrip = await measure(
+    `One upstream round trip: GET leads block (limit=500), latency ${LATENCY_MS} ms, 1 connection`,
+    demo,
+    {
+      url: `${demo.url}/v1/kommo/leads?workspaceId=${demo.workspaceId}&page=1&limit=500`,
+      headers: { 'x-client-id': demo.clientId, 'x-client-secret': demo.clientSecret },
+      connections: 1,
+    },
+    null,
+  );
   rows.splice(
     2,
     0,
     await measure(
-      `3. Cold gateway, upstream latency ${LATENCY_MS} ms, caches off`,
+      `3. Cold gateway, upstream latency ${LATENCY_MS} ms, caches off, 1 connection`,
       demo,
-      { url: cold.url, ...post(PAGE_50) },
+      { url: cold.url, connections: 1, ...post(PAGE_50) },
       cold.peakRssMb,
     ),
   );
+  rows.push(roundTrip);
   demo.setLatency(0);
   await cold.stop();
   await demo.close();
 
   const [raw, warmRow, coldRow, big] = rows as [Row, Row, Row, Row];
   const throughputRatio = warmRow.requestsPerSecond / raw.requestsPerSecond;
-  const latencyRatio = coldRow.p50 / LATENCY_MS;
+  const latencyRatio = coldRow.p50 / roundTrip.p50;
   const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
   const table = [
     '| Scenario | req/s | p50 ms | p99 ms | upstream calls / request | gateway peak RSS MB | errors |',
@@ -205,7 +222,7 @@ async function main(): Promise<void> {
     '| Target | Measured | |',
     '|---|---:|---|',
     `| Warm throughput (2) at least 50% of raw upstream (1) | ${(throughputRatio * 100).toFixed(0)}% | ${verdict(throughputRatio >= 0.5)} |`,
-    `| Cold p50 latency (3) at most 1.2x one upstream round trip (${LATENCY_MS} ms) | ${latencyRatio.toFixed(2)}x | ${verdict(latencyRatio <= 1.2)} |`,
+    `| Cold p50 latency (3) at most 1.2x one upstream round trip (${roundTrip.p50.toFixed(0)} ms, last row) | ${latencyRatio.toFixed(2)}x | ${verdict(latencyRatio <= 1.2)} |`,
     `| Upstream calls, first request of (2): blocks + 1 pipelines + 1 users at most | ${coldFirst.leads} + ${coldFirst.pipelines} + ${coldFirst.users} | ${verdict(coldFirst.pipelines <= 1 && coldFirst.users <= 1)} |`,
     `| Upstream calls per warm request (2) | ${warmRow.callsPerRequest.toFixed(2)} | ${verdict(warmRow.callsPerRequest === 0)} |`,
     `| Peak RSS under (4) at ${BIG_CONNECTIONS} connections below 300 MB | ${(big.peakRssMb ?? 0).toFixed(0)} MB | ${verdict((big.peakRssMb ?? 0) < 300)} |`,
