@@ -147,18 +147,22 @@ function useOperationMetrics(metrics: Metrics, requestIds: WeakMap<Request, stri
  * Yoga's own processor (status codes, error internals, content negotiation).
  */
 function useCachedResultBodies(): Plugin {
-  const bodies = new WeakMap<object, string>();
+  // Encoded once: a hit writes the same bytes instead of re-encoding a large string per request.
+  const bodies = new WeakMap<object, Uint8Array<ArrayBuffer>>();
   return {
     onResultProcess({ request, result, setResultProcessor }) {
-      // The client's own preference, in its order; anything else (no Accept, */*) is left to Yoga.
-      const accepted = (request.headers.get('accept') ?? '').split(',').map((part) => part.split(';')[0]?.trim());
-      const mediaType = accepted.find((type) => type === 'application/json' || type === 'application/graphql-response+json');
+      // The client's own preference, in its order; like Yoga, no Accept or a wildcard means application/json.
+      const accepted = (request.headers.get('accept') ?? '*/*').split(',').map((part) => part.split(';')[0]?.trim());
+      const known = accepted.find(
+        (type) => type === 'application/json' || type === 'application/graphql-response+json' || type === '*/*' || type === 'application/*',
+      );
+      const mediaType = known === '*/*' || known === 'application/*' ? 'application/json' : known;
       if (!mediaType || Array.isArray(result) || typeof result !== 'object' || result === null || Symbol.asyncIterator in result) return;
       if ('errors' in result && result.errors) return;
       setResultProcessor((processed, fetchAPI, accepted) => {
         let body = bodies.get(processed as object);
         if (body === undefined) {
-          body = JSON.stringify(processed);
+          body = new TextEncoder().encode(JSON.stringify(processed));
           bodies.set(processed as object, body);
         }
         return new fetchAPI.Response(body, { status: 200, headers: { 'content-type': `${accepted}; charset=utf-8` } });
@@ -249,6 +253,9 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         ttl: responseTtlMs,
         cache: createInMemoryCache({ max: Math.max(1, config.responseCacheEntries) }),
         idFields: [],
+        // A plain key (the default hashes it with WebCrypto on every request): the tenant is always part of it.
+        buildResponseCacheKey: ({ sessionId, operationName, documentString, variableValues }) =>
+          `${sessionId ?? ''}\u0000${operationName ?? ''}\u0000${documentString}\u0000${JSON.stringify(variableValues ?? {})}`,
         invalidateViaMutation: false,
         includeExtensionMetadata: false,
         shouldCacheResult: ({ result }) => !result.errors,

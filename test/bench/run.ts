@@ -4,7 +4,7 @@
  * p50/p99 latency, upstream calls per request and the gateway's peak RSS, with the target ratios.
  * Absolute numbers depend on the machine; the ratios are measured in one run on one machine.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
@@ -43,7 +43,8 @@ async function freePort(): Promise<number> {
 
 async function startGateway(demo: DemoUpstream, env: Record<string, string>): Promise<Gateway> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // The built gateway, as `npm start` runs it.
+  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/main.js'], {
     env: {
       PATH: process.env.PATH ?? '',
       PORT: String(port),
@@ -134,6 +135,7 @@ const post = (query: string) => ({
 });
 
 async function main(): Promise<void> {
+  execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
   const demo = await startDemoUpstream();
   const rows: Row[] = [];
   const notes: string[] = [];
