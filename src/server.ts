@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createInMemoryCache, useResponseCache } from '@graphql-yoga/plugin-response-cache';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type DefinitionNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
@@ -148,7 +148,18 @@ function useOperationMetrics(metrics: Metrics, requestIds: WeakMap<Request, stri
  */
 function useCachedResultBodies(): Plugin {
   // Encoded once: a hit writes the same bytes instead of re-encoding a large string per request.
-  const bodies = new WeakMap<object, Uint8Array<ArrayBuffer>>();
+  const bodies = new WeakMap<object, { body: Uint8Array<ArrayBuffer>; headers: Record<string, string> }>();
+  const encode = (result: Record<string, unknown>) => {
+    // `extensions.http` is Yoga's internal channel for response headers (the response cache's ETag):
+    // it becomes headers, never part of the body.
+    const { extensions, ...rest } = result as { extensions?: Record<string, unknown> };
+    const { http, ...otherExtensions } = extensions ?? {};
+    const headers: Record<string, string> = {};
+    const httpHeaders = (http as { headers?: Record<string, unknown> } | undefined)?.headers ?? {};
+    for (const [name, value] of Object.entries(httpHeaders)) if (typeof value === 'string') headers[name] = value;
+    const visible = Object.keys(otherExtensions).length > 0 ? { ...rest, extensions: otherExtensions } : rest;
+    return { body: new TextEncoder().encode(JSON.stringify(visible)), headers };
+  };
   return {
     onResultProcess({ request, result, setResultProcessor }) {
       // The client's own preference, in its order; like Yoga, no Accept or a wildcard means application/json.
@@ -160,12 +171,15 @@ function useCachedResultBodies(): Plugin {
       if (!mediaType || Array.isArray(result) || typeof result !== 'object' || result === null || Symbol.asyncIterator in result) return;
       if ('errors' in result && result.errors) return;
       setResultProcessor((processed, fetchAPI, accepted) => {
-        let body = bodies.get(processed as object);
-        if (body === undefined) {
-          body = new TextEncoder().encode(JSON.stringify(processed));
-          bodies.set(processed as object, body);
+        let encoded = bodies.get(processed as object);
+        if (encoded === undefined) {
+          encoded = encode(processed as Record<string, unknown>);
+          bodies.set(processed as object, encoded);
         }
-        return new fetchAPI.Response(body, { status: 200, headers: { 'content-type': `${accepted}; charset=utf-8` } });
+        return new fetchAPI.Response(encoded.body, {
+          status: 200,
+          headers: { ...encoded.headers, 'content-type': `${accepted}; charset=utf-8` },
+        });
       }, mediaType);
     },
   };
@@ -253,9 +267,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         ttl: responseTtlMs,
         cache: createInMemoryCache({ max: Math.max(1, config.responseCacheEntries) }),
         idFields: [],
-        // A plain key (the default hashes it with WebCrypto on every request): the tenant is always part of it.
+        // The tenant is always part of the key. Hashed synchronously (the default awaits WebCrypto on every
+        // request); the key doubles as the ETag, so it must be a header-safe token.
         buildResponseCacheKey: ({ sessionId, operationName, documentString, variableValues }) =>
-          `${sessionId ?? ''}\u0000${operationName ?? ''}\u0000${documentString}\u0000${JSON.stringify(variableValues ?? {})}`,
+          createHash('sha256')
+            .update(`${sessionId ?? ''}\u0000${operationName ?? ''}\u0000${documentString}\u0000${JSON.stringify(variableValues ?? {})}`)
+            .digest('hex'),
         invalidateViaMutation: false,
         includeExtensionMetadata: false,
         shouldCacheResult: ({ result }) => !result.errors,
