@@ -185,6 +185,21 @@ function useCachedResultBodies(): Plugin {
   };
 }
 
+/** Memoizes a function of a JSON-serializable argument (one entry per distinct argument). */
+function memoizeByJson<A, R>(render: (argument: A) => R): (argument: A) => R {
+  const rendered = new Map<string, R>();
+  return (argument) => {
+    const key = JSON.stringify(argument) ?? '';
+    let result = rendered.get(key);
+    if (result === undefined) {
+      result = render(argument);
+      if (rendered.size >= 8) rendered.clear();
+      rendered.set(key, result);
+    }
+    return result;
+  };
+}
+
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
 export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const metrics = deps.metrics ?? createMetrics();
@@ -238,7 +253,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       return createContext(deps.wrapSource ? deps.wrapSource(source) : source, settings, signal);
     },
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
-    renderGraphiQL,
+    // The page inlines GraphiQL's whole bundle (~9 MB): render it once, not on every visit.
+    renderGraphiQL: memoizeByJson(renderGraphiQL),
     maskedErrors: { maskError: maskUnexpected },
     plugins: [
       useOperationsRoutes(metrics, () => !draining),

@@ -247,7 +247,7 @@ describe('lookups behind leads, filters and node ids (default demo data)', () =>
   });
 
   it('fetches the reference tables in parallel with the leads block when the page selects them', async () => {
-    harness.demo.setLatency(50);
+    harness.demo.setLatency(200); // long enough that the three calls overlap even on a loaded machine
     try {
       const result = await harness.execute(LeadsWithPeopleDocument, { first: 5 });
       expect(result.errors).toBeUndefined();

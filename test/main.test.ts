@@ -43,7 +43,8 @@ describe('npm start with nothing configured', () => {
     });
     const body = (await response.json()) as { data: { leads: { edges: { node: { kommoId: string } }[] } } };
     expect(body.data.leads.edges.map((edge) => edge.node.kommoId)).toEqual(['20000001', '20000002']);
-    const exit = new Promise<[number | null, string | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
+    // 'close' fires once every holder of the output pipe is gone: npm and the gateway it started.
+    const exit = new Promise<[number | null, string | null]>((resolve) => child.on('close', (code, signal) => resolve([code, signal])));
     process.kill(-(child.pid as number), 'SIGTERM'); // npm and the gateway it started
     const [code, signal] = await exit;
     expect(code === 0 || signal === 'SIGTERM').toBe(true);
