@@ -10,8 +10,15 @@ export interface Config {
   /** Where the gateway listens. `PORT` (default 4000), `HOST` (default 127.0.0.1). */
   readonly port: number;
   readonly host: string;
-  /** `v4` serves a real V4 account; `demo` starts the embedded demo upstream. */
-  readonly source: 'v4' | 'demo';
+  /** `configured` serves a real account (V4 credentials, multi-tenant mode or Kommo settings); `demo` starts the embedded demo upstream. */
+  readonly upstream: 'configured' | 'demo';
+  /** Which API the gateway reads: `LEADGRAPH_SOURCE` (`v4` or `kommo`; default `v4`). With `source` `demo`, the demo speaks it. */
+  readonly api: 'v4' | 'kommo';
+  /** `KOMMO_BASE_URL` (`https://{subdomain}.kommo.com`) and `KOMMO_TOKEN` (bearer); set together, for `api` `kommo`. */
+  readonly kommoBaseUrl: string | null;
+  readonly kommoToken: string | null;
+  /** `LEADGRAPH_KOMMO_RATE_PER_SEC`: Kommo calls per second per account (default 7, Kommo's limit). */
+  readonly kommoRatePerSecond: number;
   /** `V4_API_URL`, default https://api.data.v4.marketing. */
   readonly v4ApiUrl: string;
   /** Set when `source` is `v4`. */
@@ -144,9 +151,38 @@ function readCredentials(env: Env): V4Credentials | null {
   return { clientId, clientSecret, workspaceId };
 }
 
+function readKommo(env: Env): { baseUrl: string; token: string } | null {
+  const baseUrl = readString(env, 'KOMMO_BASE_URL');
+  const token = readString(env, 'KOMMO_TOKEN');
+  if (baseUrl === undefined && token === undefined) return null;
+  if (baseUrl === undefined)
+    throw new ConfigError('KOMMO_BASE_URL', 'is missing; set it with KOMMO_TOKEN (e.g. https://yoursubdomain.kommo.com)');
+  if (token === undefined) throw new ConfigError('KOMMO_TOKEN', 'is missing; set it with KOMMO_BASE_URL');
+  if (/[\r\n\s]/.test(token)) throw new ConfigError('KOMMO_TOKEN', 'must be one token without spaces');
+  return { baseUrl: readUrl(env, 'KOMMO_BASE_URL', baseUrl), token };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const v4Credentials = readCredentials(env);
+  const kommo = readKommo(env);
+  const api = readString(env, 'LEADGRAPH_SOURCE') ?? (kommo && !v4Credentials ? 'kommo' : 'v4');
+  if (api !== 'v4' && api !== 'kommo') throw new ConfigError('LEADGRAPH_SOURCE', `expected v4 or kommo, got "${api}"`);
+  if (api === 'v4' && kommo) {
+    throw new ConfigError(
+      'LEADGRAPH_SOURCE',
+      'is v4 while KOMMO_BASE_URL and KOMMO_TOKEN are set; set LEADGRAPH_SOURCE=kommo, or unset the Kommo settings',
+    );
+  }
+  if (api === 'kommo' && v4Credentials) {
+    throw new ConfigError(
+      'LEADGRAPH_SOURCE',
+      'is kommo while V4_CLIENT_ID, V4_CLIENT_SECRET and V4_WORKSPACE_ID are set; unset those, or the Kommo settings',
+    );
+  }
   const credentialsFromRequest = readBool(env, 'LEADGRAPH_CREDENTIALS_FROM_REQUEST', false);
+  if (credentialsFromRequest && api === 'kommo') {
+    throw new ConfigError('LEADGRAPH_CREDENTIALS_FROM_REQUEST', 'works with the v4 source only');
+  }
   if (credentialsFromRequest && v4Credentials) {
     throw new ConfigError(
       'LEADGRAPH_CREDENTIALS_FROM_REQUEST',
@@ -165,12 +201,17 @@ export function loadConfig(env: Env = process.env): Config {
   return Object.freeze({
     port: readInt(env, 'PORT', 4000, 0, 65535),
     host: readString(env, 'HOST') ?? '127.0.0.1',
-    source: v4Credentials || credentialsFromRequest ? 'v4' : 'demo',
+    upstream: v4Credentials || credentialsFromRequest || kommo ? 'configured' : 'demo',
+    api,
+    kommoBaseUrl: kommo?.baseUrl ?? null,
+    kommoToken: kommo?.token ?? null,
+    kommoRatePerSecond: readInt(env, 'LEADGRAPH_KOMMO_RATE_PER_SEC', 7, 1, 1000),
     v4ApiUrl: readUrl(env, 'V4_API_URL', 'https://api.data.v4.marketing'),
     v4Credentials: v4Credentials ? Object.freeze(v4Credentials) : null,
     v4IntegrationId: readId(env, 'V4_INTEGRATION_ID'),
     v4OrganizationId: readId(env, 'V4_ORGANIZATION_ID'),
-    upstreamPageSize: readInt(env, 'LEADGRAPH_UPSTREAM_PAGE_SIZE', 500, 1, 5000),
+    // Kommo pages hold at most 250 leads; the V4 API takes up to 5000 rows.
+    upstreamPageSize: readInt(env, 'LEADGRAPH_UPSTREAM_PAGE_SIZE', api === 'kommo' ? 250 : 500, 1, api === 'kommo' ? 250 : 5000),
     defaultPageSize,
     maxPageSize,
     leadLookupConcurrency: readInt(env, 'LEADGRAPH_LEAD_LOOKUP_CONCURRENCY', 4, 1, 64),

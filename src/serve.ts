@@ -20,7 +20,7 @@ export async function serve(): Promise<void> {
   const logger = pino({ level: config.logLevel, base: { service: 'leadgraph' } });
 
   let demo: DemoUpstream | null = null;
-  if (config.source === 'demo') {
+  if (config.upstream === 'demo') {
     demo = await startDemoUpstream();
     config = {
       ...config,

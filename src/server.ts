@@ -11,11 +11,12 @@ import { DomainError, findDomainError } from './errors.js';
 import { useQueryLimits } from './limits.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { subgraphSchema } from './schema/index.js';
+import { createKommoSource } from './sources/kommo/source.js';
 import type { LeadSource } from './sources/source.js';
 import { createV4Source } from './sources/v4/source.js';
 import { createResponseCache, type ResponseCache } from './transport/cache.js';
 import { createRateLimiter } from './transport/limiter.js';
-import { createUpstream, v4Tenant } from './transport/upstream.js';
+import { createUpstream, kommoTenant, type Tenant, v4Tenant } from './transport/upstream.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -204,14 +205,18 @@ function memoizeByJson<A, R>(render: (argument: A) => R): (argument: A) => R {
 export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const metrics = deps.metrics ?? createMetrics();
   const cache = createResponseCache({ maxBytes: config.cacheMaxMb * 1024 * 1024 });
+  const kommo = config.api === 'kommo';
   const upstream = createUpstream({
-    baseUrl: config.v4ApiUrl,
-    upstreamName: 'V4 API',
+    baseUrl: kommo ? (config.kommoBaseUrl as string) : config.v4ApiUrl,
+    upstreamName: kommo ? 'Kommo API' : 'V4 API',
     dispatcher: deps.dispatcher,
     timeoutMs: config.upstreamTimeoutMs,
     retries: config.upstreamRetries,
     backoffMs: config.retryBackoffMs,
-    limiter: createRateLimiter({ limit: config.v4RatePerMinute, windowMs: 60_000, maxWaitMs: config.rateMaxWaitMs }),
+    limiter: kommo
+      ? createRateLimiter({ limit: config.kommoRatePerSecond, windowMs: 1_000, maxWaitMs: config.rateMaxWaitMs })
+      : createRateLimiter({ limit: config.v4RatePerMinute, windowMs: 60_000, maxWaitMs: config.rateMaxWaitMs }),
+    budgetVariable: kommo ? 'LEADGRAPH_KOMMO_RATE_PER_SEC' : 'LEADGRAPH_V4_RATE_PER_MIN',
     maxWaitMs: config.rateMaxWaitMs,
     cache,
     ttlMs: { leads: config.cacheTtlLeadsSeconds * 1000, reference: config.cacheTtlReferenceSeconds * 1000 },
@@ -224,12 +229,32 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   };
   const { logger } = deps;
   const requestIds = new WeakMap<Request, string>();
-  // One tenant in single-tenant mode: its hashed keys are computed once, not per request.
-  const serverTenant = config.v4Credentials ? v4Tenant(config.v4ApiUrl, config.v4Credentials) : null;
-  const tenantOf = (credentials: V4Credentials) =>
-    serverTenant && credentials === config.v4Credentials ? serverTenant : v4Tenant(config.v4ApiUrl, credentials);
-  const responseTtlMs = Math.min(config.cacheTtlLeadsSeconds, config.cacheTtlReferenceSeconds) * 1000;
   let draining = false;
+  const responseTtlMs = Math.min(config.cacheTtlLeadsSeconds, config.cacheTtlReferenceSeconds) * 1000;
+  // One tenant in single-tenant mode: its hashed keys are computed once, not per request.
+  const serverTenant = kommo
+    ? kommoTenant(config.kommoBaseUrl as string, config.kommoToken as string)
+    : config.v4Credentials
+      ? v4Tenant(config.v4ApiUrl, config.v4Credentials)
+      : null;
+  const tenantOf = (request: Request): { tenant: Tenant; workspaceId: string | null } => {
+    if (kommo) return { tenant: serverTenant as Tenant, workspaceId: null };
+    const credentials = credentialsFor(config, request);
+    const tenant = serverTenant && credentials === config.v4Credentials ? serverTenant : v4Tenant(config.v4ApiUrl, credentials);
+    return { tenant, workspaceId: credentials.workspaceId };
+  };
+  const sourceFor = (request: Request, requestLogger: Logger): LeadSource => {
+    const { tenant, workspaceId } = tenantOf(request);
+    const transport = upstream.transport(tenant, requestLogger);
+    if (kommo) return createKommoSource({ transport, blockSize: config.upstreamPageSize });
+    return createV4Source({
+      transport,
+      workspaceId: workspaceId as string,
+      integrationId: config.v4IntegrationId,
+      organizationId: config.v4OrganizationId,
+      blockSize: config.upstreamPageSize,
+    });
+  };
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     // The subgraph schema: the client contract plus `_service` and `_entities` for a federation gateway.
@@ -242,14 +267,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       requestIds.set(request, requestId);
       const requestLogger = logger.child({ requestId });
       const signal = AbortSignal.any([request.signal, AbortSignal.timeout(config.requestTimeoutMs)]);
-      const credentials = credentialsFor(config, request);
-      const source = createV4Source({
-        transport: upstream.transport(tenantOf(credentials), requestLogger),
-        workspaceId: credentials.workspaceId,
-        integrationId: config.v4IntegrationId,
-        organizationId: config.v4OrganizationId,
-        blockSize: config.upstreamPageSize,
-      });
+      const source = sourceFor(request, requestLogger);
       return createContext(deps.wrapSource ? deps.wrapSource(source) : source, settings, signal);
     },
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
@@ -275,7 +293,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         enabled: () => responseTtlMs > 0 && config.responseCacheEntries > 0,
         session: (request) => {
           try {
-            return tenantOf(credentialsFor(config, request)).cacheKey;
+            return tenantOf(request).tenant.cacheKey;
           } catch {
             return `unauthenticated:${randomUUID()}`; // never shared; the request fails in the context anyway
           }

@@ -6,7 +6,8 @@ describe('configuration', () => {
   it('defaults to the embedded demo upstream with documented defaults', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
-      source: 'demo',
+      upstream: 'demo',
+      api: 'v4',
       port: 4000,
       host: '127.0.0.1',
       v4ApiUrl: 'https://api.data.v4.marketing',
@@ -21,7 +22,8 @@ describe('configuration', () => {
 
   it('serves V4 when all three credentials are set', () => {
     const config = loadConfig({ V4_CLIENT_ID: 'c1', V4_CLIENT_SECRET: 's3cr3t', V4_WORKSPACE_ID: 'w1', V4_API_URL: 'http://127.0.0.1:9/' });
-    expect(config.source).toBe('v4');
+    expect(config.upstream).toBe('configured');
+    expect(config.api).toBe('v4');
     expect(config.v4ApiUrl).toBe('http://127.0.0.1:9');
   });
 

@@ -54,6 +54,7 @@ function prefetchReferences(info: GraphQLResolveInfo, context: Context): void {
 
 function resolveLeads(args: ConnectionArgs & { filter?: LeadFilterInput | null }, context: Context, scope?: Scope) {
   const selection = toLeadSelection(args.filter, scope);
+  if (selection) context.source.checkQuery?.(selection.query, selection.includeDeleted);
   if (!selection) {
     return {
       edges: [],

@@ -125,6 +125,10 @@ export interface LeadSource {
   listPipelines(signal?: AbortSignal): Promise<readonly Pipeline[]>;
   /** Every user (the whole table). */
   listUsers(signal?: AbortSignal): Promise<readonly User[]>;
+  /** One user, for when the token may not list them all (Kommo without admin rights). */
+  getUser?(kommoId: string, signal?: AbortSignal): Promise<User | null>;
+  /** Refuses (BAD_USER_INPUT, naming the filter and the source) a query this source cannot apply. */
+  checkQuery?(query: LeadQuery, includeDeleted: boolean): void;
 }
 
 /** Merges a later fragment of the same lead into the lead so far: tags are unioned by id. */

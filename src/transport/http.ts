@@ -69,6 +69,8 @@ export async function getJsonOnce(options: AttemptOptions): Promise<AttemptResul
     });
     status = response.statusCode;
     const text = await response.body.text();
+    // 204 No Content (Kommo's empty list) is an empty result, not a body to parse.
+    if (status === 204) return { value: null, size: 0, status };
     if (status >= 200 && status < 300) {
       try {
         return { value: JSON.parse(text) as unknown, size: Buffer.byteLength(text), status };
@@ -83,10 +85,21 @@ export async function getJsonOnce(options: AttemptOptions): Promise<AttemptResul
         );
       }
     }
-    throw statusError(endpoint, status, response.headers['retry-after'], options.redact(describeBody(text)), upstreamName);
+    const retryAfter = response.headers['retry-after'] ?? retryAfterFromBody(text);
+    throw statusError(endpoint, status, retryAfter, options.redact(describeBody(text)), upstreamName);
   } catch (error) {
     if (error instanceof UpstreamError) throw error;
     throw networkError(endpoint, error, options.signal, upstreamName);
+  }
+}
+
+/** Kommo's 429 body says `"retry_after": 300` (seconds) when no header does. */
+function retryAfterFromBody(text: string): string | undefined {
+  try {
+    const body = JSON.parse(text) as { retry_after?: unknown };
+    return typeof body.retry_after === 'number' ? String(body.retry_after) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

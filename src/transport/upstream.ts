@@ -36,6 +36,8 @@ export interface UpstreamOptions {
   /** First backoff delay; doubles per attempt, with full jitter. */
   readonly backoffMs: number;
   readonly limiter: RateLimiter;
+  /** The setting that sizes the budget, named in the error when it is used up. */
+  readonly budgetVariable: string;
   /** The longest a 429's Retry-After may make a call wait before it gives up. */
   readonly maxWaitMs: number;
   readonly cache: ResponseCache;
@@ -59,6 +61,17 @@ export function v4Tenant(baseUrl: string, credentials: { clientId: string; clien
     label: cacheKey.slice(0, 10),
     headers: { 'x-client-id': credentials.clientId, 'x-client-secret': credentials.clientSecret },
     secrets: [credentials.clientSecret],
+  };
+}
+
+export function kommoTenant(baseUrl: string, token: string): Tenant {
+  const credentialKey = sha256(['kommo', baseUrl, sha256(token)].join('\0'));
+  return {
+    credentialKey,
+    cacheKey: credentialKey, // one account per base URL and token
+    label: credentialKey.slice(0, 10),
+    headers: { authorization: `Bearer ${token}` },
+    secrets: [token],
   };
 }
 
@@ -95,7 +108,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
               metrics.limiterRejections.inc();
               throw new UpstreamError(
                 'UPSTREAM_RATE_LIMITED',
-                `The ${upstreamName} budget of this gateway is used up for now (LEADGRAPH_V4_RATE_PER_MIN); retry in ${error.retryAfterSeconds} s`,
+                `The ${upstreamName} budget of this gateway is used up for now (${options.budgetVariable}); retry in ${error.retryAfterSeconds} s`,
                 { endpoint, retryAfter: error.retryAfterSeconds },
               );
             }
