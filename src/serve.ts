@@ -22,15 +22,21 @@ export async function serve(): Promise<void> {
   let demo: DemoUpstream | null = null;
   if (config.upstream === 'demo') {
     demo = await startDemoUpstream();
-    config = {
-      ...config,
-      v4ApiUrl: demo.url,
-      v4Credentials: { clientId: demo.clientId, clientSecret: demo.clientSecret, workspaceId: demo.workspaceId },
-    };
+    config =
+      config.api === 'kommo'
+        ? { ...config, kommoBaseUrl: demo.url, kommoToken: demo.kommoToken }
+        : {
+            ...config,
+            v4ApiUrl: demo.url,
+            v4Credentials: { clientId: demo.clientId, clientSecret: demo.clientSecret, workspaceId: demo.workspaceId },
+          };
+    const settings = config.api === 'kommo' ? 'KOMMO_BASE_URL, KOMMO_TOKEN' : 'V4_CLIENT_ID, V4_CLIENT_SECRET, V4_WORKSPACE_ID';
     logger.info(
-      { upstream: demo.url, leads: new Set(demo.data.leadRows.map((row) => row.lead_id)).size },
-      'No V4 credentials set (V4_CLIENT_ID, V4_CLIENT_SECRET, V4_WORKSPACE_ID): serving the embedded demo upstream with generated data',
+      { upstream: demo.url, api: config.api, leads: new Set(demo.data.leadRows.map((row) => row.lead_id)).size },
+      `No ${config.api === 'kommo' ? 'Kommo' : 'V4'} credentials set (${settings}): serving the embedded demo upstream with generated data`,
     );
+  } else if (config.api === 'kommo') {
+    logger.info({ upstream: config.kommoBaseUrl }, 'Serving the Kommo API v4');
   } else {
     logger.info({ upstream: config.v4ApiUrl }, 'Serving the V4 Marketing data API');
   }

@@ -170,8 +170,9 @@ export function generateDemoData(options: DemoDataOptions = {}): DemoData {
     const id = String(20000001 + i);
     const pipeline = random() < 0.55 ? (PIPELINES[0] as (typeof PIPELINES)[number]) : pick(PIPELINES);
     const status = pick(stagesByPipeline.get(pipeline.id) as number[]);
-    const createdMs = START + Math.floor((SPAN * i) / count) + Math.floor(random() * 3_600_000);
-    const updatedMs = createdMs + Math.floor(random() * 30 * 86_400_000);
+    // Whole seconds, as Kommo stores times (the V4 warehouse copies them).
+    const createdMs = Math.floor((START + Math.floor((SPAN * i) / count) + Math.floor(random() * 3_600_000)) / 1000) * 1000;
+    const updatedMs = createdMs + Math.floor(random() * 30 * 86_400) * 1000;
     const closed = status === 142 || status === 143;
     const responsible = random() < 0.02 ? danglingUserId : pick(userIds);
     const lossReason = status === 143 && random() < 0.8 ? pick(LOSS_REASONS) : null;

@@ -8,6 +8,7 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type DemoData, type DemoDataOptions, generateDemoData, mulberry32, type V4Row } from './data.js';
+import { answerKommo, type KommoAccount, kommoAccount, kommoProblem, writeKommo } from './kommo.js';
 
 export type Envelope = 'meta' | 'pagination';
 
@@ -41,6 +42,8 @@ export interface DemoTenant {
   readonly clientId: string;
   readonly clientSecret: string;
   readonly workspaceId: string;
+  /** The same account on the demo's Kommo API (`/api/v4/...`), as a bearer token. */
+  readonly kommoToken: string;
   readonly data: DemoData;
 }
 
@@ -62,8 +65,10 @@ export interface DemoUpstream extends DemoTenant {
   setLatency(ms: number): void;
   /** Faults to inject from now on (replaces the previous ones; none to turn them off). */
   setFaults(faults: readonly DemoFault[]): void;
-  /** Enforce a rate limit like the real API: over `perMinute` calls per credential in a rolling minute answer 429. */
-  enforceRateLimit(perMinute: number | null): void;
+  /** Enforce a rate limit like the real APIs: over `limit` calls per credential in a rolling `windowMs` (default a minute) answer 429. */
+  enforceRateLimit(limit: number | null, windowMs?: number): void;
+  /** Kommo API: answer `GET /api/v4/users` with 403, as for a token without admin rights. */
+  setKommoUsersForbidden(forbidden: boolean): void;
   /** Requests the enforced rate limit refused (a gateway that keeps its budget causes none). */
   readonly rateLimitViolations: number;
   /** Another account with its own credentials, workspace and data. */
@@ -97,6 +102,17 @@ const PIPELINE_FILTERS: Readonly<Record<string, string>> = {
 };
 const USER_FILTERS: Readonly<Record<string, string>> = { userId: 'user_id' };
 
+/** The name a request is counted under: `leads`, `pipelines`, `users` (V4) or `kommo:leads`, `kommo:pipelines`, `kommo:users`, `kommo:user`. */
+function endpointOf(pathname: string): string {
+  const path = pathname.replace(/\/$/, '');
+  if (path.startsWith('/api/v4/')) {
+    if (path === '/api/v4/leads/pipelines') return 'kommo:pipelines';
+    if (/^\/api\/v4\/users\/\d+$/.test(path)) return 'kommo:user';
+    return `kommo:${path.slice('/api/v4/'.length)}`;
+  }
+  return path.replace(/^\/v1\/kommo\//, '');
+}
+
 function sameSecret(given: string | string[] | undefined, expected: string): boolean {
   if (typeof given !== 'string') return false;
   const a = Buffer.from(given);
@@ -118,24 +134,32 @@ function inTimeRange(value: unknown, start: string | undefined, end: string | un
 }
 
 export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Promise<DemoUpstream> {
-  const tenants = new Map<string, DemoTenant & { tables: Record<'leads' | 'pipelines' | 'users', V4Row[]> }>();
+  const tenants = new Map<string, DemoTenant & { tables: Record<'leads' | 'pipelines' | 'users', V4Row[]>; kommo: () => KommoAccount }>();
   const addTenant = (dataOptions: DemoDataOptions, clientId: string = randomUUID()): DemoTenant => {
     const data = generateDemoData(dataOptions);
     const workspaceId = randomUUID();
     const withWorkspace = (rows: readonly V4Row[]): V4Row[] => rows.map((row) => ({ ...row, workspace_id: workspaceId }));
+    let account: KommoAccount | undefined;
     const tenant = {
       clientId,
       clientSecret: randomBytes(24).toString('hex'),
       workspaceId,
+      kommoToken: randomBytes(32).toString('hex'),
       data,
       tables: { leads: withWorkspace(data.leadRows), pipelines: withWorkspace(data.pipelineRows), users: withWorkspace(data.userRows) },
+      kommo: () => {
+        account ??= kommoAccount(data);
+        return account;
+      },
     };
     tenants.set(clientId, tenant);
     return tenant;
   };
   const main = addTenant(options, '7c1f4a52-6d0e-4c8e-9a57-0f3f1d7f2c11');
   let faults: { fault: DemoFault; hits: number }[] = [];
-  let ratePerMinute: number | null = null;
+  let rateLimit: number | null = null;
+  let rateWindowMs = 60_000;
+  let kommoUsersForbidden = false;
   const grants = new Map<string, number[]>();
   let rateLimitViolations = 0;
   const draw = mulberry32(options.seed ?? 42);
@@ -169,8 +193,56 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
   const nestError = (response: ServerResponse, status: number, error: string, message: string | string[]): void =>
     send(response, status, { statusCode: status, message, error });
 
+  /** Counts a call against the enforced rate limit; the seconds to wait when it is over, else null. */
+  function overLimit(key: string): number | null {
+    if (rateLimit === null) return null;
+    const now = Date.now();
+    const recent = (grants.get(key) ?? []).filter((time) => time > now - rateWindowMs);
+    if (recent.length >= rateLimit) {
+      rateLimitViolations += 1;
+      return Math.max(1, Math.ceil(((recent[0] as number) + rateWindowMs - now) / 1000));
+    }
+    recent.push(now);
+    grants.set(key, recent);
+    return null;
+  }
+
+  /** The Kommo API v4 of the same accounts. */
+  function handleKommo(request: IncomingMessage, response: ServerResponse, url: URL): number {
+    if (request.method !== 'GET') {
+      writeKommo(response, kommoProblem(405, 'Method Not Allowed', `${request.method} is not supported here`));
+      return 405;
+    }
+    const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+    const tenant = [...tenants.values()].find((candidate) => token !== undefined && sameSecret(token, candidate.kommoToken));
+    if (!tenant) {
+      writeKommo(response, kommoProblem(401, 'Unauthorized', 'Invalid or missing access token'));
+      return 401;
+    }
+    const retryAfter = overLimit(`kommo:${tenant.clientId}`);
+    if (retryAfter !== null) {
+      // Kommo says when to come back in the body.
+      writeKommo(response, {
+        status: 429,
+        contentType: 'application/problem+json',
+        body: {
+          title: 'Too Many Requests',
+          type: 'https://httpstatus.es/429',
+          status: 429,
+          detail: 'Too many requests',
+          retry_after: retryAfter,
+        },
+      });
+      return 429;
+    }
+    const reply = answerKommo(tenant.kommo(), url.pathname.replace(/\/$/, ''), url.searchParams, { usersForbidden: kommoUsersForbidden });
+    writeKommo(response, reply);
+    return reply.status;
+  }
+
   function handle(request: IncomingMessage, response: ServerResponse): number {
     const url = new URL(request.url ?? '/', 'http://demo.invalid');
+    if (url.pathname.startsWith('/api/v4/')) return handleKommo(request, response, url);
     const match = /^\/v1\/kommo\/(leads|pipelines|users)\/?$/.exec(url.pathname);
     if (!match) {
       nestError(response, 404, 'Not Found', `Cannot ${request.method} ${url.pathname}`);
@@ -186,17 +258,10 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
       nestError(response, 401, 'Unauthorized', 'Invalid client credentials');
       return 401;
     }
-    if (ratePerMinute !== null) {
-      const now = Date.now();
-      const recent = (grants.get(tenant.clientId) ?? []).filter((time) => time > now - 60_000);
-      if (recent.length >= ratePerMinute) {
-        rateLimitViolations += 1;
-        const retryAfter = Math.max(1, Math.ceil(((recent[0] as number) + 60_000 - now) / 1000));
-        send(response, 429, { statusCode: 429, message: 'ThrottlerException: Too Many Requests' }, { 'retry-after': String(retryAfter) });
-        return 429;
-      }
-      recent.push(now);
-      grants.set(tenant.clientId, recent);
+    const retryAfter = overLimit(tenant.clientId);
+    if (retryAfter !== null) {
+      send(response, 429, { statusCode: 429, message: 'ThrottlerException: Too Many Requests' }, { 'retry-after': String(retryAfter) });
+      return 429;
     }
     const query = Object.fromEntries(url.searchParams);
     if (!query.workspaceId) {
@@ -290,7 +355,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
   };
   const answer = (request: IncomingMessage, response: ServerResponse): void => {
     const url = new URL(request.url ?? '/', 'http://demo.invalid');
-    const endpoint = url.pathname.replace(/^\/v1\/kommo\//, '').replace(/\/$/, '');
+    const endpoint = endpointOf(url.pathname);
     const fault = faultFor(endpoint);
     if (fault?.kind === 'slow') {
       setTimeout(() => {
@@ -305,7 +370,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
     const injured = fault ? injure(fault, response) : -1;
     const status = injured >= 0 ? injured : handle(request, response);
     requests.push({
-      endpoint: url.pathname.replace(/^\/v1\/kommo\//, '').replace(/\/$/, ''),
+      endpoint: endpointOf(url.pathname),
       query: Object.fromEntries(url.searchParams),
       status,
     });
@@ -331,6 +396,7 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
     clientId: main.clientId,
     clientSecret: main.clientSecret,
     workspaceId: main.workspaceId,
+    kommoToken: main.kommoToken,
     data: main.data,
     requests,
     count: (endpoint) => (endpoint ? requests.filter((r) => r.endpoint === endpoint).length : requests.length),
@@ -348,16 +414,20 @@ export async function startDemoUpstream(options: DemoUpstreamOptions = {}): Prom
     setFaults: (next) => {
       faults = next.map((fault) => ({ fault, hits: 0 }));
     },
-    enforceRateLimit: (perMinute) => {
-      ratePerMinute = perMinute;
+    enforceRateLimit: (limit, windowMs = 60_000) => {
+      rateLimit = limit;
+      rateWindowMs = windowMs;
       grants.clear();
+    },
+    setKommoUsersForbidden: (forbidden) => {
+      kommoUsersForbidden = forbidden;
     },
     get rateLimitViolations() {
       return rateLimitViolations;
     },
     addTenant: (dataOptions = {}) => {
-      const { clientId, clientSecret, workspaceId, data } = addTenant(dataOptions);
-      return { clientId, clientSecret, workspaceId, data };
+      const { clientId, clientSecret, workspaceId, kommoToken, data } = addTenant(dataOptions);
+      return { clientId, clientSecret, workspaceId, kommoToken, data };
     },
     setEnvelope: (endpoint, envelope) => {
       envelopes[endpoint] = envelope;
