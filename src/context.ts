@@ -39,14 +39,14 @@ export function statusKey(pipelineId: string, statusId: string): string {
   return `${pipelineId}:${statusId}`;
 }
 
-/** Memoizes an async function of no arguments; a failure is forgotten so a later call may retry. */
+/**
+ * Memoizes an async function of no arguments for one request, failures included: the transport has
+ * already retried what was worth retrying, and a second identical call would fail the same way.
+ */
 function once<T>(load: () => Promise<T>): () => Promise<T> {
   let promise: Promise<T> | undefined;
   return () => {
-    promise ??= load().catch((error: unknown) => {
-      promise = undefined;
-      throw error;
-    });
+    promise ??= load();
     return promise;
   };
 }

@@ -213,9 +213,11 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     timeoutMs: config.upstreamTimeoutMs,
     retries: config.upstreamRetries,
     backoffMs: config.retryBackoffMs,
+    // The windows carry a margin: the upstream counts arrivals, and network jitter must not make a
+    // budget of exactly its limit look like one call too many.
     limiter: kommo
-      ? createRateLimiter({ limit: config.kommoRatePerSecond, windowMs: 1_000, maxWaitMs: config.rateMaxWaitMs })
-      : createRateLimiter({ limit: config.v4RatePerMinute, windowMs: 60_000, maxWaitMs: config.rateMaxWaitMs }),
+      ? createRateLimiter({ limit: config.kommoRatePerSecond, windowMs: 1_100, maxWaitMs: config.rateMaxWaitMs })
+      : createRateLimiter({ limit: config.v4RatePerMinute, windowMs: 61_000, maxWaitMs: config.rateMaxWaitMs }),
     budgetVariable: kommo ? 'LEADGRAPH_KOMMO_RATE_PER_SEC' : 'LEADGRAPH_V4_RATE_PER_MIN',
     maxWaitMs: config.rateMaxWaitMs,
     cache,

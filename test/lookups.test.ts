@@ -126,6 +126,7 @@ describe('lookups behind leads, filters and node ids (default demo data)', () =>
       param: { responsibleUserId: '9000003' },
     },
     { name: 'groupId', filter: { groupId: '301' }, keep: (row) => row.group_id === '301', param: { groupId: '301' } },
+    { name: 'groupId 0 (the main group)', filter: { groupId: '0' }, keep: (row) => row.group_id === '0', param: { groupId: '0' } },
     { name: 'lossReasonId', filter: { lossReasonId: '502' }, keep: (row) => row.loss_reason_id === '502', param: { lossReasonId: '502' } },
     {
       name: 'createdAt range',

@@ -132,7 +132,7 @@ export interface KommoReply {
 const problem = (status: number, title: string, detail: string): KommoReply => ({
   status,
   contentType: 'application/problem+json',
-  body: { title, type: 'https://httpstatus.es/' + status, status, detail },
+  body: { title, type: `https://httpstatus.es/${status}`, status, detail },
 });
 
 /** Answers one Kommo API request for an authenticated account. */

@@ -39,17 +39,19 @@ export type LeadFilterInput = typeof LeadFilter.$inferInput;
 const ID_FIELDS = ['statusId', 'pipelineId', 'responsibleUserId', 'groupId', 'lossReasonId', 'tagId'] as const;
 
 /** A Kommo id (a positive whole number) normalized, or null when `value` is not one. */
-export function parseKommoId(value: unknown): string | null {
+export function parseKommoId(value: unknown, allowZero = false): string | null {
   const trimmed = typeof value === 'string' || typeof value === 'number' ? String(value).trim() : '';
-  return /^\d{1,20}$/.test(trimmed) && !/^0+$/.test(trimmed) ? trimmed.replace(/^0+/, '') : null;
+  if (!/^\d{1,20}$/.test(trimmed)) return null;
+  const id = trimmed.replace(/^0+(?=\d)/, '');
+  return id === '0' && !allowZero ? null : id;
 }
 
 /** Checks a Kommo id argument. */
-export function kommoId(value: string, argument: string): string {
-  const id = parseKommoId(value);
+export function kommoId(value: string, argument: string, allowZero = false): string {
+  const id = parseKommoId(value, allowZero);
   if (id === null) {
     throw new BadUserInputError(
-      `"${argument}" must be a Kommo id (a positive whole number), got ${JSON.stringify(value.slice(0, 40))}`,
+      `"${argument}" must be a Kommo id (a ${allowZero ? 'whole' : 'positive whole'} number), got ${JSON.stringify(value.slice(0, 40))}`,
       argument,
     );
   }
@@ -76,7 +78,8 @@ export function toLeadSelection(
   const query: { -readonly [K in keyof LeadQuery]: LeadQuery[K] } = {};
   for (const field of ID_FIELDS) {
     const given = filter?.[field];
-    const value = given === null || given === undefined ? undefined : kommoId(given, `filter.${field}`);
+    // Group 0 is Kommo's main group; every other id is positive.
+    const value = given === null || given === undefined ? undefined : kommoId(given, `filter.${field}`, field === 'groupId');
     const scoped = scope[field];
     if (scoped !== undefined && value !== undefined && scoped !== value) return null;
     const chosen = scoped ?? value;

@@ -34,22 +34,26 @@ export interface HarnessOptions {
   readonly upstream?: DemoUpstream;
   /** Override the credentials the gateway sends (to test a wrong secret). */
   readonly credentials?: Partial<Record<'V4_CLIENT_ID' | 'V4_CLIENT_SECRET' | 'V4_WORKSPACE_ID' | 'V4_API_URL', string>>;
+  /** Which API the gateway reads from the demo (default v4). */
+  readonly api?: 'v4' | 'kommo';
   /** Wraps the V4 source the config describes (to inject failures the transport cannot). */
   readonly wrapSource?: (source: LeadSource) => LeadSource;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const demo = options.upstream ?? (await startDemoUpstream(options.demo));
+  const upstream =
+    options.api === 'kommo'
+      ? { LEADGRAPH_SOURCE: 'kommo', KOMMO_BASE_URL: demo.url, KOMMO_TOKEN: demo.kommoToken }
+      : { V4_CLIENT_ID: demo.clientId, V4_CLIENT_SECRET: demo.clientSecret, V4_WORKSPACE_ID: demo.workspaceId, V4_API_URL: demo.url };
   const config = loadConfig({
-    V4_CLIENT_ID: demo.clientId,
-    V4_CLIENT_SECRET: demo.clientSecret,
-    V4_WORKSPACE_ID: demo.workspaceId,
-    V4_API_URL: demo.url,
+    ...upstream,
     LEADGRAPH_UPSTREAM_TIMEOUT_MS: '5000',
     // Tests count upstream calls: no cross-request cache and no budget unless a test turns them on.
     LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '0',
     LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS: '0',
     LEADGRAPH_V4_RATE_PER_MIN: '1000000',
+    LEADGRAPH_KOMMO_RATE_PER_SEC: '1000',
     LEADGRAPH_RETRY_BACKOFF_MS: '10',
     ...options.env,
     ...options.credentials,

@@ -1,0 +1,341 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
+import { parseLead, parseList, parsePipelines, parseUser } from '../src/sources/kommo/records.js';
+import { type Harness, startHarness } from './support/harness.js';
+
+interface Body {
+  data?: Record<string, unknown> | null;
+  errors?: { message: string; path?: string[]; extensions?: { code?: string; retryAfter?: number } }[];
+}
+const ask = async (harness: Harness, query: string, variables?: Record<string, unknown>): Promise<Body> =>
+  (await (await harness.post({ query, variables })).json()) as Body;
+
+describe('Kommo API v4 payloads (shapes from the upstream contract)', () => {
+  const lead = {
+    id: 19619,
+    name: 'Deal #19619',
+    price: 46333,
+    responsible_user_id: 8238874,
+    group_id: 0,
+    status_id: 143,
+    pipeline_id: 3177727,
+    loss_reason_id: 4203748,
+    source_id: null,
+    created_by: 0,
+    updated_by: 8238874,
+    created_at: 1586953900,
+    updated_at: 1586954217,
+    closed_at: 1586954217,
+    closest_task_at: null,
+    is_deleted: false,
+    custom_fields_values: [{ field_id: 3, field_name: 'Budget', field_code: null, field_type: 'numeric', values: [{ value: '100' }] }],
+    score: null,
+    account_id: 28805383,
+    labor_cost: 1200,
+    _embedded: {
+      tags: [{ id: 100667, name: 'vip', color: null }],
+      contacts: [{ id: 101, is_main: true }],
+      loss_reason: [{ id: 4203748, name: 'Too expensive' }],
+      companies: [{ id: 77 }],
+    },
+  };
+
+  it('maps a lead: Unix seconds, system user 0, loss reason from its array, tags and contacts from _embedded', () => {
+    expect(parseLead(lead)).toMatchObject({
+      kommoId: '19619',
+      createdById: null,
+      updatedById: '8238874',
+      groupId: '0',
+      createdAt: new Date(1586953900 * 1000),
+      closedAt: new Date(1586954217 * 1000),
+      closestTaskAt: null,
+      lossReason: { kommoId: '4203748', name: 'Too expensive' },
+      tags: [{ kommoId: '100667', name: 'vip', color: null }],
+      contactIds: ['101'],
+      source: null,
+      laborCostSeconds: 1200,
+      customFields: [{ fieldId: '3', name: 'Budget', values: [{ value: '100', enumId: null, enumCode: null }] }],
+    });
+  });
+
+  it('reads the HAL list envelope, _links.next for more, and a 204 (no body) as an empty list', () => {
+    const page = parseList(
+      { _page: 1, _links: { self: { href: 'x' }, next: { href: 'y' } }, _embedded: { leads: [lead] } },
+      'leads',
+      '/api/v4/leads',
+    );
+    expect(page).toEqual({ items: [lead], hasNext: true });
+    expect(parseList({ _page: 2, _links: { self: { href: 'x' } }, _embedded: { leads: [] } }, 'leads', '/x').hasNext).toBe(false);
+    expect(parseList(null, 'leads', '/api/v4/leads')).toEqual({ items: [], hasNext: false });
+    expect(() => parseList({ title: 'oops' }, 'leads', '/api/v4/leads')).toThrow(/without "_embedded.leads"/);
+  });
+
+  it('maps pipelines with their statuses (142 and 143 in each) and users with role and group', () => {
+    const pipelines = parsePipelines(
+      {
+        _total_items: 1,
+        _embedded: {
+          pipelines: [
+            {
+              id: 3177727,
+              name: 'Sales',
+              sort: 1,
+              is_main: true,
+              is_unsorted_on: true,
+              is_archive: false,
+              account_id: 28805383,
+              _embedded: {
+                statuses: [
+                  { id: 143, name: 'Closed - lost', sort: 10000, is_editable: false, pipeline_id: 3177727, color: '#D5D8DB', type: 0 },
+                  { id: 32392156, name: 'Incoming leads', sort: 10, is_editable: false, pipeline_id: 3177727, color: '#c1c1c1', type: 1 },
+                  { id: 142, name: 'Closed - won', sort: 10000, is_editable: false, pipeline_id: 3177727, color: '#CCFF66', type: 0 },
+                ],
+              },
+            },
+          ],
+        },
+      },
+      '/api/v4/leads/pipelines',
+    );
+    expect(pipelines[0]?.statuses.map((status) => [status.kommoId, status.type])).toEqual([
+      ['32392156', 1],
+      ['143', 0],
+      ['142', 0],
+    ]);
+    expect(
+      parseUser({
+        id: 504141,
+        name: 'Ana',
+        email: 'ana@x',
+        rights: { is_admin: true, is_active: true },
+        _embedded: { roles: [{ id: 2, name: 'SDR' }], groups: [{ id: 0, name: 'Main' }] },
+      }),
+    ).toEqual({
+      kommoId: '504141',
+      name: 'Ana',
+      email: 'ana@x',
+      isAdmin: true,
+      isActive: true,
+      role: { kommoId: '2', name: 'SDR' },
+      group: { kommoId: '0', name: 'Main' },
+    });
+  });
+});
+
+describe('the same queries from both sources give the same answers', () => {
+  let demo: DemoUpstream;
+  let v4: Harness;
+  let kommo: Harness;
+  beforeAll(async () => {
+    demo = await startDemoUpstream({ leads: 140, seed: 21 });
+    // Small blocks, so paging crosses many upstream pages on both sides.
+    v4 = await startHarness({ upstream: demo, env: { LEADGRAPH_UPSTREAM_PAGE_SIZE: '40' } });
+    kommo = await startHarness({ upstream: demo, api: 'kommo', env: { LEADGRAPH_UPSTREAM_PAGE_SIZE: '30' } });
+  });
+  afterAll(async () => {
+    await v4.close();
+    await kommo.close();
+    await demo.close();
+  });
+
+  const FIELDS = `id kommoId name price groupId score laborCostSeconds createdAt updatedAt closedAt closestTaskAt isDeleted
+    pipeline { id kommoId name isMain } status { id kommoId name kind } responsibleUser { id name email role { name } group { name } }
+    createdBy { kommoId } updatedBy { kommoId } lossReason { kommoId name } source { kommoId } tags { kommoId name color }
+    contacts { kommoId } customFields { fieldId name values { value enumId } }`;
+
+  async function pageAll(harness: Harness, filter: Record<string, unknown> | null, size: number) {
+    const leads: unknown[] = [];
+    let after: string | null = null;
+    for (let i = 0; i < 200; i += 1) {
+      const body = await ask(
+        harness,
+        `query($after: String, $filter: LeadFilter) { leads(first: ${size}, after: $after, filter: $filter) { pageInfo { hasNextPage endCursor } edges { node { ${FIELDS} } } } }`,
+        { after, filter },
+      );
+      expect(body.errors).toBeUndefined();
+      const connection = body.data?.leads as { pageInfo: { hasNextPage: boolean; endCursor: string | null }; edges: { node: unknown }[] };
+      leads.push(...connection.edges.map((edge) => edge.node));
+      if (!connection.pageInfo.hasNextPage) return leads;
+      after = connection.pageInfo.endCursor;
+    }
+    throw new Error('did not end');
+  }
+
+  const filters: [string, Record<string, unknown> | null][] = [
+    ['no filter', null],
+    ['pipelineId', { pipelineId: '7000002' }],
+    ['pipelineId and statusId', { pipelineId: '7000001', statusId: '142' }],
+    ['responsibleUserId', { responsibleUserId: '9000007' }],
+    // A range clear of the two demo leads whose V4 created_at is corrupt ("not a date"): the V4 API
+    // cannot filter those rows by it, while the gateway falls back to updated_at.
+    ['createdAt range', { createdAt: { from: '2025-05-01T00:00:00Z', to: '2026-03-31T12:00:00.500Z' } }],
+    ['updatedAt from', { updatedAt: { from: '2026-01-15' } }],
+  ];
+  for (const [name, filter] of filters) {
+    it(`pages forward identically (${name})`, async () => {
+      const fromV4 = await pageAll(v4, filter, 7);
+      expect(fromV4.length).toBeGreaterThan(0);
+      expect(await pageAll(kommo, filter, 7)).toEqual(fromV4);
+    });
+  }
+
+  it('pages backward from a cursor identically, and node ids resolve the same', async () => {
+    const query =
+      'query($after: String, $before: String, $first: Int, $last: Int) { leads(first: $first, after: $after, last: $last, before: $before) { pageInfo { endCursor hasPreviousPage } edges { node { id kommoId name } } } }';
+    const answers: unknown[] = [];
+    for (const harness of [v4, kommo]) {
+      const first = await ask(harness, query, { first: 60 });
+      const cursor = (first.data?.leads as { pageInfo: { endCursor: string } } | undefined)?.pageInfo.endCursor;
+      const back = await ask(harness, query, { last: 9, before: cursor });
+      expect(back.errors).toBeUndefined();
+      const ids = ((back.data?.leads as { edges: { node: { id: string } }[] } | undefined)?.edges ?? []).map((edge) => edge.node.id);
+      const nodes = await ask(harness, 'query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Lead { kommoId name tags { name } } } }', {
+        ids,
+      });
+      answers.push([back.data?.leads && (back.data.leads as { edges: unknown }).edges, nodes.data]);
+    }
+    expect(answers[1]).toEqual(answers[0]);
+  });
+
+  it('answers nested lookups identically', async () => {
+    const query = `{ pipelines { id name statuses { id kommoId kind } } users { id name isAdmin isActive role { kommoId name } group { kommoId name } }
+      pipeline(kommoId: "7000003") { leads(first: 5) { edges { node { kommoId status { name } } } } }
+      user(kommoId: "9000004") { leads(first: 5) { edges { node { kommoId } } } } }`;
+    const [a, b] = await Promise.all([ask(v4, query), ask(kommo, query)]);
+    expect(a.errors).toBeUndefined();
+    expect(b).toEqual(a);
+  });
+});
+
+describe('Kommo-specific behaviour', () => {
+  let demo: DemoUpstream;
+  beforeAll(async () => {
+    demo = await startDemoUpstream({ leads: 60, seed: 4 });
+  });
+  afterAll(() => demo.close());
+
+  it('a filter that matches nothing is a 204 upstream and an empty page here', async () => {
+    const harness = await startHarness({ upstream: demo, api: 'kommo' });
+    try {
+      demo.reset();
+      const body = await ask(
+        harness,
+        '{ leads(first: 5, filter: { responsibleUserId: "1" }) { pageInfo { hasNextPage } edges { cursor } } }',
+      );
+      expect(body).toEqual({ data: { leads: { pageInfo: { hasNextPage: false }, edges: [] } } });
+      expect(demo.requests.map((request) => [request.endpoint, request.status])).toEqual([['kommo:leads', 204]]);
+      const one = await ask(harness, '{ lead(kommoId: "1") { name } }');
+      expect(one).toEqual({ data: { lead: null } });
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it('refuses filters the Kommo API cannot apply, naming the filter and the source', async () => {
+    const harness = await startHarness({ upstream: demo, api: 'kommo' });
+    try {
+      for (const [filter, name] of [
+        ['{ groupId: "0" }', 'groupId'], // the main group: a valid id, still not a Kommo filter
+        ['{ tagId: "101" }', 'tagId'],
+        ['{ tagName: "vip" }', 'tagName'],
+        ['{ lossReasonId: "501" }', 'lossReasonId'],
+        ['{ statusId: "142" }', 'statusId'],
+        ['{ includeDeleted: true }', 'includeDeleted'],
+      ]) {
+        const body = await ask(harness, `{ leads(first: 1, filter: ${filter}) { edges { cursor } } }`);
+        expect(body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+        expect(body.errors?.[0]?.message).toMatch(new RegExp(`"filter.${name}" is not supported by the kommo source`));
+      }
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it('keeps to 7 requests a second by default, queueing the rest, never tripping the upstream limit', async () => {
+    demo.reset();
+    demo.enforceRateLimit(7, 1_000);
+    const harness = await startHarness({
+      upstream: demo,
+      api: 'kommo',
+      env: { LEADGRAPH_KOMMO_RATE_PER_SEC: '7', LEADGRAPH_RATE_MAX_WAIT_MS: '10000' },
+    });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => ask(harness, `{ lead(kommoId: "${20000001 + i}") { kommoId } }`)),
+      );
+      expect(results.every((body) => !body.errors)).toBe(true);
+      expect(demo.count('kommo:leads')).toBe(20);
+      expect(demo.rateLimitViolations).toBe(0);
+    } finally {
+      demo.enforceRateLimit(null);
+      await harness.close();
+    }
+  });
+
+  it("maps Kommo's 429 body (retry_after, no header) onto UPSTREAM_RATE_LIMITED with retryAfter", async () => {
+    demo.reset();
+    demo.enforceRateLimit(2, 60_000);
+    const harness = await startHarness({ upstream: demo, api: 'kommo', env: { LEADGRAPH_RATE_MAX_WAIT_MS: '500' } });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 3 }, (_, i) => ask(harness, `{ lead(kommoId: "${20000001 + i}") { kommoId } }`)),
+      );
+      const limited = results.find((body) => body.errors);
+      expect(limited?.errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_RATE_LIMITED' });
+      expect(limited?.errors?.[0]?.extensions?.retryAfter).toBeGreaterThan(1);
+    } finally {
+      demo.enforceRateLimit(null);
+      await harness.close();
+    }
+  });
+
+  it('falls back to one call per user when the token may not list users (403)', async () => {
+    demo.setKommoUsersForbidden(true);
+    const harness = await startHarness({ upstream: demo, api: 'kommo' });
+    try {
+      demo.reset();
+      const body = await ask(
+        harness,
+        '{ leads(first: 10) { edges { node { kommoId responsibleUser { kommoId name } createdBy { kommoId } } } } }',
+      );
+      expect(body.errors).toBeUndefined();
+      type Edges = { edges: { node: { responsibleUser: { kommoId: string } | null; createdBy: { kommoId: string } | null } }[] };
+      const edges = (body.data?.leads as Edges | undefined)?.edges ?? [];
+      const wanted = new Set(
+        edges
+          .flatMap((edge) => [edge.node.responsibleUser?.kommoId, edge.node.createdBy?.kommoId])
+          .filter((id): id is string => Boolean(id)),
+      );
+      expect(wanted.size).toBeGreaterThan(3);
+      expect(demo.requests.filter((request) => request.endpoint === 'kommo:users').map((request) => request.status)).toEqual([403]);
+      // One call per distinct user the page names (a dangling one answers 404 and resolves to null).
+      expect(demo.count('kommo:user')).toBeGreaterThanOrEqual(wanted.size);
+      const list = await ask(harness, '{ users { name } }');
+      expect(list.errors?.[0]?.extensions?.code).toBe('UPSTREAM_FORBIDDEN');
+    } finally {
+      demo.setKommoUsersForbidden(false);
+      await harness.close();
+    }
+  });
+
+  it('maps a wrong token and an nginx HTML 403 onto the same codes as V4', async () => {
+    const wrong = await startHarness({ upstream: demo, api: 'kommo', env: { KOMMO_TOKEN: 'not-the-token' } });
+    try {
+      const body = await ask(wrong, '{ pipelines { name } }');
+      expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAUTHORIZED');
+      expect(body.errors?.[0]?.message).toMatch(/Kommo API rejected the credentials \(401\): Invalid or missing access token/);
+      expect(JSON.stringify(body)).not.toContain(demo.kommoToken);
+    } finally {
+      await wrong.close();
+    }
+    const harness = await startHarness({ upstream: demo, api: 'kommo' });
+    try {
+      demo.setFaults([{ kind: 'html-403', endpoints: ['kommo:leads'] }]);
+      const body = await ask(harness, '{ leads(first: 1) { edges { cursor } } }');
+      expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_FORBIDDEN');
+    } finally {
+      demo.setFaults([]);
+      await harness.close();
+    }
+  });
+});
