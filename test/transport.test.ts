@@ -114,3 +114,27 @@ describe('the response cache', () => {
     expect(aborted).toBe(true);
   });
 });
+
+describe('upstream error bodies', () => {
+  it('reads NestJS, problem+json and Kommo validation-errors bodies, and names an HTML page instead of echoing it', async () => {
+    const { describeBody } = await import('../src/transport/http.js');
+    expect(
+      describeBody('{"statusCode":400,"message":["workspaceId should not be empty","limit must be a number"],"error":"Bad Request"}'),
+    ).toBe('workspaceId should not be empty; limit must be a number');
+    expect(describeBody('{"title":"Unauthorized","type":"https://httpstatus.es/401","status":401,"detail":"Account not found"}')).toBe(
+      'Account not found',
+    );
+    expect(
+      describeBody(
+        '{"title":"Bad Request","type":"https://httpstatus.es/400","status":400,"validation-errors":[{"request_id":"0","errors":[{"code":"NotSupportedChoice","path":"filter.statuses.0.status_id","detail":"The value you selected is not a valid choice."}]}]}',
+      ),
+    ).toBe('Bad Request (filter.statuses.0.status_id: The value you selected is not a valid choice.)');
+    expect(
+      describeBody(
+        '{"title":"Too Many Requests","type":"https://httpstatus.es/429","status":429,"detail":"Too many requests","retry_after":300}',
+      ),
+    ).toBe('Too many requests');
+    expect(describeBody('<html><head><title>403 Forbidden</title></head><body>nginx</body></html>')).toBe('an HTML page');
+    expect(describeBody('x'.repeat(1000))).toHaveLength(301);
+  });
+});

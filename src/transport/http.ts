@@ -103,8 +103,11 @@ function retryAfterFromBody(text: string): string | undefined {
   }
 }
 
-/** The useful part of an error body: NestJS `message` (string or list), problem+json `detail`, or text. */
-function describeBody(text: string): string {
+/**
+ * The useful part of an error body: NestJS `message` (string or list), problem+json `detail` (with
+ * Kommo's `validation-errors` paths and details), or text; an HTML page is named, not echoed.
+ */
+export function describeBody(text: string): string {
   let detail = text;
   try {
     const body = JSON.parse(text) as unknown;
@@ -113,6 +116,17 @@ function describeBody(text: string): string {
       const message = record.message ?? record.detail ?? record.title ?? record.error;
       if (Array.isArray(message)) detail = message.map(String).join('; ');
       else if (typeof message === 'string') detail = message;
+      const validation = Array.isArray(record['validation-errors']) ? (record['validation-errors'] as unknown[]) : [];
+      const problems = validation.flatMap((entry) => {
+        const errors = (entry as { errors?: unknown }).errors;
+        return Array.isArray(errors)
+          ? errors.map(
+              (error: { path?: unknown; detail?: unknown; code?: unknown }) =>
+                `${String(error.path ?? '?')}: ${String(error.detail ?? error.code ?? 'invalid')}`,
+            )
+          : [];
+      });
+      if (problems.length > 0) detail = `${detail} (${problems.join('; ')})`;
     }
   } catch {
     if (/^\s*</.test(text)) detail = 'an HTML page';
