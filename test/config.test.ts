@@ -20,6 +20,18 @@ describe('configuration', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it('chooses the Kommo source from its settings, with Kommo defaults', () => {
+    const config = loadConfig({ KOMMO_BASE_URL: 'https://acme.kommo.com/', KOMMO_TOKEN: 'tok' });
+    expect(config).toMatchObject({
+      api: 'kommo',
+      upstream: 'configured',
+      kommoBaseUrl: 'https://acme.kommo.com',
+      upstreamPageSize: 250,
+      kommoRatePerSecond: 7,
+    });
+    expect(loadConfig({ LEADGRAPH_SOURCE: 'kommo' })).toMatchObject({ api: 'kommo', upstream: 'demo' });
+  });
+
   it('serves V4 when all three credentials are set', () => {
     const config = loadConfig({ V4_CLIENT_ID: 'c1', V4_CLIENT_SECRET: 's3cr3t', V4_WORKSPACE_ID: 'w1', V4_API_URL: 'http://127.0.0.1:9/' });
     expect(config.upstream).toBe('configured');
@@ -39,6 +51,22 @@ describe('configuration', () => {
     [{ LEADGRAPH_MAX_PAGE_SIZE: '0' }, 'LEADGRAPH_MAX_PAGE_SIZE', /1 to 5000/],
     [{ LEADGRAPH_DEFAULT_PAGE_SIZE: '300' }, 'LEADGRAPH_DEFAULT_PAGE_SIZE', /must not exceed/],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of/],
+    [{ LEADGRAPH_SOURCE: 'salesforce' }, 'LEADGRAPH_SOURCE', /expected v4 or kommo/],
+    [{ KOMMO_BASE_URL: 'https://x.kommo.com' }, 'KOMMO_TOKEN', /is missing/],
+    [{ KOMMO_TOKEN: 't' }, 'KOMMO_BASE_URL', /is missing/],
+    [{ LEADGRAPH_SOURCE: 'v4', KOMMO_BASE_URL: 'https://x.kommo.com', KOMMO_TOKEN: 't' }, 'LEADGRAPH_SOURCE', /is v4 while KOMMO_BASE_URL/],
+    [
+      { LEADGRAPH_SOURCE: 'kommo', V4_CLIENT_ID: 'c', V4_CLIENT_SECRET: 's', V4_WORKSPACE_ID: 'w' },
+      'LEADGRAPH_SOURCE',
+      /is kommo while V4_CLIENT_ID/,
+    ],
+    [{ LEADGRAPH_SOURCE: 'kommo', LEADGRAPH_CREDENTIALS_FROM_REQUEST: 'true' }, 'LEADGRAPH_CREDENTIALS_FROM_REQUEST', /v4 source only/],
+    [{ LEADGRAPH_SOURCE: 'kommo', LEADGRAPH_UPSTREAM_PAGE_SIZE: '500' }, 'LEADGRAPH_UPSTREAM_PAGE_SIZE', /1 to 250/],
+    [
+      { LEADGRAPH_CREDENTIALS_FROM_REQUEST: 'true', V4_CLIENT_ID: 'c', V4_CLIENT_SECRET: 's', V4_WORKSPACE_ID: 'w' },
+      'LEADGRAPH_CREDENTIALS_FROM_REQUEST',
+      /unset those/,
+    ],
   ];
   for (const [env, variable, message] of bad) {
     it(`rejects ${JSON.stringify(env)} naming ${variable}`, () => {
