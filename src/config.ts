@@ -60,6 +60,14 @@ export interface Config {
   readonly maxTokens: number;
   readonly maxCost: number;
   readonly maxBodyBytes: number;
+  /** `LEADGRAPH_REDIS_URL` (`redis://host:port/db`): replicas share the budget and the cache through it; unset keeps everything in process. */
+  readonly redisUrl: string | null;
+  /** `LEADGRAPH_REDIS_TIMEOUT_MS` (default 200): past it, a Redis command counts as failed. */
+  readonly redisTimeoutMs: number;
+  /** `LEADGRAPH_EXPECTED_REPLICAS` (default 3): while Redis is down, each replica spends budget / this. */
+  readonly expectedReplicas: number;
+  /** `LEADGRAPH_REDIS_MAX_VALUE_KB` (default 2048): larger upstream bodies stay in the local cache only. */
+  readonly redisMaxValueKb: number;
   /** `LOG_LEVEL` (default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -123,6 +131,20 @@ function readUrl(env: Env, name: string, fallback: string): string {
     throw new ConfigError(name, 'must not have a query string or fragment');
   }
   return url.toString().replace(/\/+$/, '');
+}
+
+function readRedisUrl(env: Env): string | null {
+  const raw = readString(env, 'LEADGRAPH_REDIS_URL');
+  if (raw === undefined) return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('LEADGRAPH_REDIS_URL', 'is not a valid URL (e.g. redis://127.0.0.1:6379/0)');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+    throw new ConfigError('LEADGRAPH_REDIS_URL', 'must be a redis:// or rediss:// URL');
+  return raw;
 }
 
 function readId(env: Env, name: string): string | null {
@@ -231,6 +253,10 @@ export function loadConfig(env: Env = process.env): Config {
     maxTokens: readInt(env, 'LEADGRAPH_MAX_TOKENS', 5000, 10, 1_000_000),
     maxCost: readInt(env, 'LEADGRAPH_MAX_COST', 25_000, 1, 100_000_000),
     maxBodyBytes: readInt(env, 'LEADGRAPH_MAX_BODY_BYTES', 100_000, 1000, 100_000_000),
+    redisUrl: readRedisUrl(env),
+    redisTimeoutMs: readInt(env, 'LEADGRAPH_REDIS_TIMEOUT_MS', 200, 10, 60_000),
+    expectedReplicas: readInt(env, 'LEADGRAPH_EXPECTED_REPLICAS', 3, 1, 1000),
+    redisMaxValueKb: readInt(env, 'LEADGRAPH_REDIS_MAX_VALUE_KB', 2048, 1, 512 * 1024),
     logLevel: logLevel as Config['logLevel'],
   } satisfies Config);
 }

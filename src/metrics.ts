@@ -12,6 +12,7 @@ export interface Metrics {
   readonly limiterWaits: Counter;
   readonly limiterWaitSeconds: Histogram;
   readonly limiterRejections: Counter;
+  readonly redisUp: Gauge;
 }
 
 export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
@@ -66,6 +67,11 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     limiterRejections: new Counter({
       name: 'leadgraph_limiter_rejections_total',
       help: 'Upstream calls refused because the rate budget had no slot within the maximum wait.',
+      registers,
+    }),
+    redisUp: new Gauge({
+      name: 'leadgraph_redis_up',
+      help: '1 while the shared Redis store answers, 0 while the gateway falls back to local state (absent without LEADGRAPH_REDIS_URL).',
       registers,
     }),
   };

@@ -69,7 +69,7 @@ export async function serve(): Promise<void> {
     const force = setTimeout(() => process.exit(0), 5_000);
     force.unref();
     server.close(() => {
-      void Promise.allSettled([dispatcher.close(), demo?.close()]).then(() => process.exit(0));
+      void Promise.allSettled([dispatcher.close(), gateway.close(), demo?.close()]).then(() => process.exit(0));
     });
     server.closeIdleConnections();
   };

@@ -16,6 +16,7 @@ import type { LeadSource } from './sources/source.js';
 import { createV4Source } from './sources/v4/source.js';
 import { createResponseCache, type ResponseCache } from './transport/cache.js';
 import { createRateLimiter } from './transport/limiter.js';
+import { createSharedRateLimiter, createSharedStore } from './transport/shared.js';
 import { createUpstream, kommoTenant, type Tenant, v4Tenant } from './transport/upstream.js';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -62,6 +63,8 @@ export interface Gateway {
   readonly cache: ResponseCache;
   /** Marks the gateway as shutting down: readiness turns 503. */
   drain(): void;
+  /** Releases what the gateway holds open (the Redis connection). */
+  close(): Promise<void>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -103,7 +106,7 @@ function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error
 }
 
 /** `/` sends a browser to GraphiQL; `/metrics` and `/ready` for operations (Yoga itself answers `/health`). */
-function useOperationsRoutes(metrics: Metrics, isReady: () => boolean): Plugin {
+function useOperationsRoutes(metrics: Metrics, isReady: () => boolean, redisState: () => 'up' | 'down' | 'off'): Plugin {
   return {
     async onRequest({ request, url, endResponse, fetchAPI }) {
       if (request.method !== 'GET' && request.method !== 'HEAD') return;
@@ -113,8 +116,9 @@ function useOperationsRoutes(metrics: Metrics, isReady: () => boolean): Plugin {
         const text = await metrics.registry.metrics();
         endResponse(new fetchAPI.Response(text, { headers: { 'content-type': metrics.registry.contentType } }));
       } else if (url.pathname === '/ready') {
+        // Redis down is degraded, not unready: the replica still serves from local state.
         const ready = isReady();
-        endResponse(fetchAPI.Response.json({ status: ready ? 'ready' : 'draining' }, { status: ready ? 200 : 503 }));
+        endResponse(fetchAPI.Response.json({ status: ready ? 'ready' : 'draining', redis: redisState() }, { status: ready ? 200 : 503 }));
       }
     },
   };
@@ -206,6 +210,28 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const metrics = deps.metrics ?? createMetrics();
   const cache = createResponseCache({ maxBytes: config.cacheMaxMb * 1024 * 1024 });
   const kommo = config.api === 'kommo';
+  // The windows carry a margin: the upstream counts arrivals, and network jitter must not make a
+  // budget of exactly its limit look like one call too many.
+  const budget = kommo
+    ? { limit: config.kommoRatePerSecond, windowMs: 1_100, maxWaitMs: config.rateMaxWaitMs }
+    : { limit: config.v4RatePerMinute, windowMs: 61_000, maxWaitMs: config.rateMaxWaitMs };
+  const shared = config.redisUrl
+    ? createSharedStore({
+        url: config.redisUrl,
+        timeoutMs: config.redisTimeoutMs,
+        maxValueBytes: config.redisMaxValueKb * 1024,
+        logger: deps.logger,
+        metrics,
+      })
+    : null;
+  // With Redis, the budget is shared; while Redis is down, each replica keeps to a conservative share.
+  const limiter = shared
+    ? createSharedRateLimiter(
+        shared,
+        budget,
+        createRateLimiter({ ...budget, limit: Math.max(1, Math.floor(budget.limit / config.expectedReplicas)) }),
+      )
+    : createRateLimiter(budget);
   const upstream = createUpstream({
     baseUrl: kommo ? (config.kommoBaseUrl as string) : config.v4ApiUrl,
     upstreamName: kommo ? 'Kommo API' : 'V4 API',
@@ -215,14 +241,14 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     backoffMs: config.retryBackoffMs,
     // The windows carry a margin: the upstream counts arrivals, and network jitter must not make a
     // budget of exactly its limit look like one call too many.
-    limiter: kommo
-      ? createRateLimiter({ limit: config.kommoRatePerSecond, windowMs: 1_100, maxWaitMs: config.rateMaxWaitMs })
-      : createRateLimiter({ limit: config.v4RatePerMinute, windowMs: 61_000, maxWaitMs: config.rateMaxWaitMs }),
+    limiter,
     budgetVariable: kommo ? 'LEADGRAPH_KOMMO_RATE_PER_SEC' : 'LEADGRAPH_V4_RATE_PER_MIN',
     maxWaitMs: config.rateMaxWaitMs,
     cache,
     ttlMs: { leads: config.cacheTtlLeadsSeconds * 1000, reference: config.cacheTtlReferenceSeconds * 1000 },
     metrics,
+    shared: shared ?? undefined,
+    sharedLockMs: config.upstreamTimeoutMs,
   });
   const settings = {
     defaultPageSize: config.defaultPageSize,
@@ -277,7 +303,11 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     renderGraphiQL: memoizeByJson(renderGraphiQL),
     maskedErrors: { maskError: maskUnexpected },
     plugins: [
-      useOperationsRoutes(metrics, () => !draining),
+      useOperationsRoutes(
+        metrics,
+        () => !draining,
+        () => (shared ? (shared.up ? 'up' : 'down') : 'off'),
+      ),
       useQueryLimits({
         maxDepth: config.maxDepth,
         maxAliases: config.maxAliases,
@@ -334,6 +364,9 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     cache,
     drain: () => {
       draining = true;
+    },
+    close: async () => {
+      await shared?.close();
     },
   };
 }

@@ -47,6 +47,8 @@ export interface AttemptOptions {
 
 export interface AttemptResult {
   readonly value: unknown;
+  /** The body as received ('' for a 204), for a shared cache. */
+  readonly text: string;
   /** Body size in bytes (the cache's measure). */
   readonly size: number;
   readonly status: number;
@@ -70,10 +72,10 @@ export async function getJsonOnce(options: AttemptOptions): Promise<AttemptResul
     status = response.statusCode;
     const text = await response.body.text();
     // 204 No Content (Kommo's empty list) is an empty result, not a body to parse.
-    if (status === 204) return { value: null, size: 0, status };
+    if (status === 204) return { value: null, text: '', size: 0, status };
     if (status >= 200 && status < 300) {
       try {
-        return { value: JSON.parse(text) as unknown, size: Buffer.byteLength(text), status };
+        return { value: JSON.parse(text) as unknown, text, size: Buffer.byteLength(text), status };
       } catch {
         throw new UpstreamError(
           'UPSTREAM_BAD_RESPONSE',

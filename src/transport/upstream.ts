@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.js';
 import type { ResponseCache } from './cache.js';
 import { abortError, getJsonOnce, type JsonGetter, type UpstreamRequest } from './http.js';
 import { RateLimitExceeded, type RateLimiter, sleep } from './limiter.js';
+import type { SharedStore } from './shared.js';
 
 /** Who the upstream sees: keys for the cache and the budget, the headers that authenticate. */
 export interface Tenant {
@@ -43,6 +44,10 @@ export interface UpstreamOptions {
   readonly cache: ResponseCache;
   readonly ttlMs: Readonly<Record<UpstreamRequest['cacheClass'], number>>;
   readonly metrics: Metrics;
+  /** Redis, shared by the replicas (LEADGRAPH_REDIS_URL): bodies behind the local cache. */
+  readonly shared?: SharedStore | undefined;
+  /** How long one replica may hold the fetch lock of a miss (and others wait for it). */
+  readonly sharedLockMs?: number;
   readonly random?: () => number;
 }
 
@@ -165,25 +170,52 @@ export function createUpstream(options: UpstreamOptions): Upstream {
             .join('&');
           const key = `${tenant.cacheKey}|${request.path}?${query}`;
           let loaded: Awaited<ReturnType<typeof fetchWithRetries>> | undefined;
+          let sharedHit = false;
           try {
             const { value, outcome } = await options.cache.getOrLoad(
               key,
               options.ttlMs[request.cacheClass],
               async (signal) => {
-                loaded = await fetchWithRetries(request, signal);
+                const { shared } = options;
+                const ttlMs = options.ttlMs[request.cacheClass];
+                if (!shared || ttlMs <= 0) {
+                  loaded = await fetchWithRetries(request, signal);
+                  return { value: request.decode(loaded.value), size: loaded.size };
+                }
+                // Another replica may have it, or be fetching it right now.
+                const sharedKey = createHash('sha256').update(key).digest('hex');
+                const fromShared = (body: string) => {
+                  sharedHit = true;
+                  return { value: request.decode(body === '' ? null : (JSON.parse(body) as unknown)), size: Buffer.byteLength(body) };
+                };
+                const cached = await shared.get(sharedKey);
+                if (cached !== null) return fromShared(cached);
+                const lockMs = options.sharedLockMs ?? 10_000;
+                const token = await shared.lock(sharedKey, lockMs);
+                if (token === null && shared.up) {
+                  const body = await shared.waitFor(sharedKey, lockMs, signal);
+                  if (body !== null) return fromShared(body);
+                }
+                try {
+                  loaded = await fetchWithRetries(request, signal);
+                  await shared.set(sharedKey, loaded.text, ttlMs);
+                } finally {
+                  if (token !== null) await shared.unlock(sharedKey, token);
+                }
                 return { value: request.decode(loaded.value), size: loaded.size };
               },
               request.signal,
             );
-            metrics.cacheLookups.inc({ class: request.cacheClass, outcome });
+            const counted = outcome === 'miss' && sharedHit ? 'shared' : outcome;
+            metrics.cacheLookups.inc({ class: request.cacheClass, outcome: counted });
             metrics.cacheBytes.set(options.cache.bytes);
-            (outcome === 'miss' ? logger.info : logger.debug).call(
+            (counted === 'miss' ? logger.info : logger.debug).call(
               logger,
               {
                 endpoint: request.path,
                 status: loaded?.status ?? 200,
                 durationMs: Math.round(performance.now() - started),
-                cache: outcome,
+                cache: counted,
                 retries: loaded ? loaded.attempts - 1 : 0,
                 budgetWaitMs: loaded?.waitedMs ?? 0,
                 tenant: tenant.label,

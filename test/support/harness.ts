@@ -94,6 +94,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await dispatcher.close();
+      await gateway.close();
       if (!options.upstream) await demo.close();
     },
   };

@@ -1,0 +1,169 @@
+/**
+ * Redis as the store every replica shares: the rate budget (an atomic Lua sliding window, the same
+ * reservation algorithm as the local limiter, on Redis's clock) and upstream response bodies (with a
+ * short-lived lock key so one replica fetches a miss while the others wait for its result).
+ * Redis trouble never fails a request: callers fall back to their local cache and a local share of
+ * the budget, and the state is logged once per change, exported as a metric and shown in readiness.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import { RateLimitExceeded, type RateLimiter, sleep } from './limiter.js';
+
+export interface SharedStoreOptions {
+  readonly url: string;
+  /** Each Redis command's timeout; past it Redis counts as down for that call. */
+  readonly timeoutMs: number;
+  /** Largest body kept in Redis, in bytes; larger ones stay in the local cache only. */
+  readonly maxValueBytes: number;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+export interface SharedStore {
+  readonly up: boolean;
+  /** The body cached under `key`, or null (a miss, or Redis down). */
+  get(key: string): Promise<string | null>;
+  set(key: string, body: string, ttlMs: number): Promise<void>;
+  /** Takes the fetch lock for `key`; false when another replica holds it (or Redis is down). */
+  lock(key: string, ttlMs: number): Promise<string | null>;
+  unlock(key: string, token: string): Promise<void>;
+  /** Waits (polling) for another replica's result for `key`, up to `waitMs`; null when none came. */
+  waitFor(key: string, waitMs: number, signal?: AbortSignal): Promise<string | null>;
+  /** The budget slot for a credential: ms to wait, or RateLimitExceeded; null when Redis is down. */
+  reserve(key: string, limit: number, windowMs: number, maxWaitMs: number): Promise<number | null>;
+  close(): Promise<void>;
+}
+
+// KEYS[1]: the credential's sorted set of grant times. ARGV: limit, window, maxWait, member.
+// Uses Redis's clock, so replicas with drifting clocks still share one window.
+const RESERVE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local maxWait = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local slot = now
+if count >= limit then
+  local blocker = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+  slot = math.max(now, tonumber(blocker[2]) + window)
+end
+if slot - now > maxWait then return {0, slot - now} end
+redis.call('ZADD', KEYS[1], slot, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window + maxWait + 1000)
+return {1, slot - now}
+`;
+
+const PREFIX = 'leadgraph:';
+
+export function createSharedStore(options: SharedStoreOptions): SharedStore {
+  const { logger, metrics } = options;
+  let up = false;
+  const setUp = (next: boolean, reason?: string): void => {
+    metrics.redisUp.set(next ? 1 : 0);
+    if (next === up) return;
+    up = next;
+    if (next) logger.info('Redis is reachable: budget and cache are shared by the replicas again');
+    else logger.warn({ reason }, 'Redis is unreachable or slow: serving from the local cache with a local share of the budget');
+  };
+  const redis = new Redis(options.url, {
+    commandTimeout: options.timeoutMs,
+    connectTimeout: Math.max(options.timeoutMs, 1000),
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: (times) => Math.min(200 * times, 2000),
+    lazyConnect: false,
+  });
+  redis.on('ready', () => setUp(true));
+  redis.on('error', (error: Error) => setUp(false, error.message));
+  redis.on('end', () => setUp(false, 'connection ended'));
+  redis.on('close', () => setUp(false, 'connection closed'));
+  metrics.redisUp.set(0);
+
+  /** Runs a command; any failure marks Redis down and yields `fallback`. */
+  const attempt = async <T>(command: () => Promise<T>, fallback: T): Promise<T> => {
+    if (redis.status !== 'ready') return fallback;
+    try {
+      const result = await command();
+      setUp(true);
+      return result;
+    } catch (error) {
+      setUp(false, (error as Error).message);
+      return fallback;
+    }
+  };
+
+  return {
+    get up() {
+      return up;
+    },
+    get: (key) => attempt(() => redis.get(`${PREFIX}cache:${key}`), null),
+    async set(key, body, ttlMs) {
+      if (ttlMs <= 0 || Buffer.byteLength(body) > options.maxValueBytes) return;
+      await attempt(() => redis.set(`${PREFIX}cache:${key}`, body, 'PX', ttlMs), null);
+    },
+    async lock(key, ttlMs) {
+      const token = randomUUID();
+      const result = await attempt(() => redis.set(`${PREFIX}lock:${key}`, token, 'PX', ttlMs, 'NX'), null);
+      return result === 'OK' ? token : null;
+    },
+    async unlock(key, token) {
+      await attempt(
+        () =>
+          redis.eval(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+            1,
+            `${PREFIX}lock:${key}`,
+            token,
+          ),
+        0,
+      );
+    },
+    async waitFor(key, waitMs, signal) {
+      const deadline = Date.now() + waitMs;
+      while (Date.now() < deadline && up) {
+        await sleep(25, signal);
+        const body = await this.get(key);
+        if (body !== null) return body;
+      }
+      return null;
+    },
+    async reserve(key, limit, windowMs, maxWaitMs) {
+      const reply = await attempt(
+        () => redis.eval(RESERVE, 1, `${PREFIX}budget:${key}`, limit, windowMs, maxWaitMs, randomUUID()) as Promise<[number, number]>,
+        null,
+      );
+      if (reply === null) return null;
+      const [granted, waitMs] = reply;
+      if (granted !== 1) throw new RateLimitExceeded(Math.max(1, Math.ceil(waitMs / 1000)));
+      return waitMs;
+    },
+    async close() {
+      redis.disconnect();
+    },
+  };
+}
+
+/**
+ * The budget shared through Redis, falling back to a local limiter (a conservative share of the
+ * budget) while Redis is down. Same contract as the local limiter.
+ */
+export function createSharedRateLimiter(
+  store: SharedStore,
+  options: { limit: number; windowMs: number; maxWaitMs: number },
+  fallback: RateLimiter,
+): RateLimiter {
+  return {
+    async acquire(key, signal) {
+      signal?.throwIfAborted();
+      const waitMs = await store.reserve(key, options.limit, options.windowMs, options.maxWaitMs);
+      if (waitMs === null) return fallback.acquire(key, signal);
+      if (waitMs > 0) await sleep(waitMs, signal);
+      return { waitedMs: waitMs };
+    },
+    used: (key) => fallback.used(key),
+  };
+}
