@@ -71,7 +71,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
     }),
     redisUp: new Gauge({
       name: 'leadgraph_redis_up',
-      help: '1 while the shared Redis store answers, 0 while the gateway falls back to local state (absent without LEADGRAPH_REDIS_URL).',
+      help: '1 while the shared Redis store answers; 0 while the gateway falls back to local state, or runs without LEADGRAPH_REDIS_URL.',
       registers,
     }),
   };

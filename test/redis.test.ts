@@ -2,6 +2,7 @@
  * Three gateway replicas sharing one Redis (a real redis-server on loopback): one upstream budget in
  * total, one cache, and correct answers from every replica when Redis goes away.
  */
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
 import { type Harness, startHarness } from './support/harness.js';
@@ -99,6 +100,22 @@ describe.skipIf(REDIS_MISSING !== null)(`three replicas sharing Redis${REDIS_MIS
     expect(answers[1]).toEqual(answers[0]);
     expect(answers[2]).toEqual(answers[0]);
     expect(demo.count('leads')).toBe(1);
+  });
+
+  it('answer from local state, within the Redis timeout, while Redis is too slow', async () => {
+    await startReplicas({ LEADGRAPH_REDIS_TIMEOUT_MS: '100' });
+    const [a, b] = replicas as [Harness, Harness, Harness];
+    const query = '{ leads(first: 3, filter: { pipelineId: "7000003" }) { edges { node { kommoId } } } }';
+    const expected = await ask(a, query);
+    // Block Redis for 1.5 s, as an overloaded one would be.
+    const blocker = new Redis(redis.url);
+    const blocked = blocker.call('DEBUG', 'SLEEP', '1.5').catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = Date.now();
+    expect(await ask(b, query)).toEqual(expected);
+    expect(Date.now() - started).toBeLessThan(1_400);
+    await blocked;
+    blocker.disconnect();
   });
 
   it('keep serving correct data when Redis stops, say so, and share again when it is back', async () => {

@@ -62,12 +62,15 @@ const PREFIX = 'leadgraph:';
 export function createSharedStore(options: SharedStoreOptions): SharedStore {
   const { logger, metrics } = options;
   let up = false;
+  let everUp = false;
   const setUp = (next: boolean, reason?: string): void => {
     metrics.redisUp.set(next ? 1 : 0);
     if (next === up) return;
     up = next;
-    if (next) logger.info('Redis is reachable: budget and cache are shared by the replicas again');
-    else logger.warn({ reason }, 'Redis is unreachable or slow: serving from the local cache with a local share of the budget');
+    if (next) logger.info(`Redis is reachable: budget and cache are shared by the replicas${everUp ? ' again' : ''}`);
+    everUp ||= next;
+    if (next) return;
+    logger.warn({ reason }, 'Redis is unreachable or slow: serving from the local cache with a local share of the budget');
   };
   const redis = new Redis(options.url, {
     commandTimeout: options.timeoutMs,
