@@ -51,7 +51,7 @@ export interface LeadPage {
 export type BlockReader = (index: number) => Promise<LeadBlock>;
 
 /** An exact `totalCount` may read this many upstream blocks (shared with the page itself). */
-export const COUNT_MAX_BLOCKS = 2;
+const COUNT_MAX_BLOCKS = 2;
 
 interface Span {
   readonly kommoId: string;
@@ -67,7 +67,19 @@ interface Cursor {
 
 const CURSOR_PREFIX = 'lg1';
 
+// The pager and the per-request block reader both need a selection's fingerprint: hash it once.
+const fingerprints = new WeakMap<LeadSelection, string>();
+
 export function fingerprint(selection: LeadSelection): string {
+  let print = fingerprints.get(selection);
+  if (print === undefined) {
+    print = computeFingerprint(selection);
+    fingerprints.set(selection, print);
+  }
+  return print;
+}
+
+function computeFingerprint(selection: LeadSelection): string {
   const { query } = selection;
   const canonical = Object.keys(query)
     .sort()

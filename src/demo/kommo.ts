@@ -4,7 +4,7 @@
  * seconds, `_embedded` tags/contacts/loss reason, problem+json errors). The leads are the V4 rows
  * merged by the gateway's own V4 parser, so both sources describe exactly the same data.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { type Lead, mergeLeadFragments, type Pipeline, type User } from '../sources/source.js';
 import { groupPipelineRows, parseLeadRow, parseUserRow } from '../sources/v4/rows.js';
 import type { DemoData } from './data.js';
@@ -129,7 +129,7 @@ export interface KommoReply {
   readonly contentType?: string;
 }
 
-const problem = (status: number, title: string, detail: string): KommoReply => ({
+export const kommoProblem = (status: number, title: string, detail: string): KommoReply => ({
   status,
   contentType: 'application/problem+json',
   body: { title, type: `https://httpstatus.es/${status}`, status, detail },
@@ -186,7 +186,7 @@ export function answerKommo(account: KommoAccount, path: string, query: URLSearc
     };
   }
   if (path === '/api/v4/users') {
-    if (options.usersForbidden) return problem(403, 'Forbidden', 'Access denied: the user is not an administrator');
+    if (options.usersForbidden) return kommoProblem(403, 'Forbidden', 'Access denied: the user is not an administrator');
     const reply = list('users', account.users.map(userJson), path);
     if (reply.body) (reply.body as Json)._total_items = account.users.length;
     return reply;
@@ -196,13 +196,13 @@ export function answerKommo(account: KommoAccount, path: string, query: URLSearc
     const found = account.users.find((candidate) => candidate.kommoId === user[1]);
     return found
       ? { status: 200, contentType: 'application/hal+json', body: userJson(found) }
-      : problem(404, 'Not Found', 'User not found');
+      : kommoProblem(404, 'Not Found', 'User not found');
   }
-  return problem(404, 'Not Found', `No route for ${path}`);
+  return kommoProblem(404, 'Not Found', `No route for ${path}`);
 }
 
 /** Writes a Kommo reply. */
-export function writeKommo(response: ServerResponse, reply: KommoReply, _request?: IncomingMessage): void {
+export function writeKommo(response: ServerResponse, reply: KommoReply): void {
   if (reply.status === 204 || !reply.body) {
     response.writeHead(reply.status).end();
     return;
@@ -211,5 +211,3 @@ export function writeKommo(response: ServerResponse, reply: KommoReply, _request
   response.writeHead(reply.status, { 'content-type': reply.contentType ?? 'application/json', 'content-length': Buffer.byteLength(text) });
   response.end(text);
 }
-
-export { problem as kommoProblem };

@@ -2,6 +2,7 @@ import { builder } from '../builder.js';
 import { BadUserInputError } from '../errors.js';
 import type { LeadSelection } from '../pagination.js';
 import type { LeadQuery } from '../sources/source.js';
+import { toId } from '../sources/values.js';
 
 export const DateTimeRange = builder.inputType('DateTimeRange', {
   description: 'An inclusive range of instants; either end may be left open.',
@@ -40,10 +41,7 @@ const ID_FIELDS = ['statusId', 'pipelineId', 'responsibleUserId', 'groupId', 'lo
 
 /** A Kommo id (a positive whole number) normalized, or null when `value` is not one. */
 export function parseKommoId(value: unknown, allowZero = false): string | null {
-  const trimmed = typeof value === 'string' || typeof value === 'number' ? String(value).trim() : '';
-  if (!/^\d{1,20}$/.test(trimmed)) return null;
-  const id = trimmed.replace(/^0+(?=\d)/, '');
-  return id === '0' && !allowZero ? null : id;
+  return toId(value, allowZero);
 }
 
 /** Checks a Kommo id argument. */

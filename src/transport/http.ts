@@ -166,7 +166,7 @@ function statusError(
 }
 
 /** `Retry-After` in seconds (delta or HTTP date); undefined when absent or unreadable. */
-export function parseRetryAfter(header: string | string[] | undefined, now = Date.now()): number | undefined {
+function parseRetryAfter(header: string | string[] | undefined, now = Date.now()): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   if (!value) return undefined;
   if (/^\d+$/.test(value.trim())) return Number(value.trim());

@@ -4,7 +4,8 @@
  * mapping: a bad value becomes null, never a failed page.
  */
 import { UpstreamError } from '../../errors.js';
-import type { CustomFieldEntry, CustomFieldValue, IdName, Lead, Pipeline, Status, Tag, User } from '../source.js';
+import type { CustomFieldEntry, CustomFieldValue, Lead, Pipeline, Status, Tag, User } from '../source.js';
+import { idName, isRecord, toId, toInt } from '../values.js';
 
 type Record_ = Readonly<Record<string, unknown>>;
 
@@ -14,7 +15,6 @@ export interface KommoList {
   readonly hasNext: boolean;
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const records = (value: unknown): Record_[] => (Array.isArray(value) ? value.filter(isRecord) : []);
 
 /** A HAL list (`_embedded[key]`, `_links.next`); `null` is a 204 No Content, an empty list. */
@@ -27,24 +27,13 @@ export function parseList(body: unknown, key: string, endpoint: string): KommoLi
   return { items: records(body._embedded[key]), hasNext: isRecord(links.next) };
 }
 
-function toId(value: unknown, allowZero = false): string | null {
-  const text = typeof value === 'number' || typeof value === 'string' ? String(value).trim() : '';
-  if (!/^\d{1,20}$/.test(text)) return null;
-  const normalized = text.replace(/^0+(?=\d)/, '');
-  return normalized === '0' && !allowZero ? null : normalized;
-}
 const toText = (value: unknown): string | null => (typeof value === 'string' ? value : typeof value === 'number' ? String(value) : null);
-const toInt = (value: unknown): number | null => {
-  const number = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
-  return Number.isFinite(number) ? Math.trunc(number) : null;
-};
 const toBool = (value: unknown): boolean | null => (typeof value === 'boolean' ? value : null);
 /** Kommo times are Unix seconds. */
 const toDate = (value: unknown): Date | null => {
   const seconds = toInt(value);
   return seconds === null || seconds <= 0 ? null : new Date(seconds * 1000);
 };
-const idName = (kommoId: string | null, name: string | null): IdName | null => (kommoId ? { kommoId, name } : null);
 
 function parseCustomFields(value: unknown): CustomFieldValue[] {
   return records(value).flatMap((field) => {

@@ -13,14 +13,14 @@ const LEADS = '/api/v4/leads';
 const PIPELINES = '/api/v4/leads/pipelines';
 const USERS = '/api/v4/users';
 const WITH_LEAD = 'contacts,loss_reason,source_id';
-export const KOMMO_MAX_LIMIT = 250;
+const KOMMO_MAX_LIMIT = 250;
 /** Bounds every "follow _links.next" loop. */
 const MAX_PAGES = 50;
 
 const SOURCE = 'the kommo source';
 
 /** Filters the Kommo leads API cannot apply: refused, never silently ignored. */
-export function checkKommoQuery(query: LeadQuery, includeDeleted: boolean): void {
+function checkKommoQuery(query: LeadQuery, includeDeleted: boolean): void {
   const refuse = (filter: string, why: string): never => {
     throw new BadUserInputError(`"filter.${filter}" is not supported by ${SOURCE}: ${why}`, `filter.${filter}`);
   };
@@ -38,7 +38,7 @@ const unixFloor = (date: Date): string => String(Math.floor(date.getTime() / 100
 const unixCeil = (date: Date): string => String(Math.ceil(date.getTime() / 1000));
 
 /** `filter[...]` parameters. Ranges are widened to whole seconds; the gateway re-checks every lead exactly. */
-export function kommoLeadParams(query: LeadQuery): Record<string, string> {
+function kommoLeadParams(query: LeadQuery): Record<string, string> {
   const params: Record<string, string> = {};
   if (query.pipelineId !== undefined && query.statusId !== undefined) {
     params['filter[statuses][0][pipeline_id]'] = query.pipelineId;

@@ -5,6 +5,7 @@
  */
 import { UpstreamError } from '../../errors.js';
 import type { CustomFieldEntry, CustomFieldValue, IdName, Lead, LeadFragment, Pipeline, Status, Tag, User } from '../source.js';
+import { idName, isRecord, toId, toInt, toNumber } from '../values.js';
 
 type Row = Readonly<Record<string, unknown>>;
 
@@ -139,41 +140,15 @@ export function parseUserRow(row: Row): User | null {
 
 // --- field readers -------------------------------------------------------------------------
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function toText(value: unknown): string | null {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return null;
 }
 
-/** Kommo ids are positive integers, sent as strings or numbers. `allowZero` for group ids (0 = main group). */
-function toId(value: unknown, allowZero = false): string | null {
-  const text = toText(value)?.trim();
-  if (!text || !/^\d{1,20}$/.test(text)) return null;
-  const normalized = text.replace(/^0+(?=\d)/, '');
-  return normalized === '0' && !allowZero ? null : normalized;
-}
-
 /** `"0"` is the system or a robot, not a user. */
 function toUserId(value: unknown): string | null {
   return toId(value);
-}
-
-function toNumber(value: unknown): number | null {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
-  if (typeof value === 'string' && value.trim() !== '') {
-    const parsed = Number(value);
-    return Number.isFinite(parsed) ? parsed : null;
-  }
-  return null;
-}
-
-function toInt(value: unknown): number | null {
-  const number = toNumber(value);
-  return number === null ? null : Math.trunc(number);
 }
 
 function toBool(value: unknown): boolean | null {
@@ -189,10 +164,6 @@ function toDate(value: unknown): Date | null {
   if (typeof value !== 'string' || value.trim() === '') return null;
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? null : date;
-}
-
-function idName(kommoId: string | null, name: string | null): IdName | null {
-  return kommoId ? { kommoId, name } : null;
 }
 
 /** A JSON-string field: parsed JSON, or null when it is not JSON (callers then fall back). */

@@ -21,7 +21,7 @@ const MAX_LIMIT = 5000;
 const MAX_PAGES = 50;
 
 /** The V4 leads query parameters for a domain query (single-valued equality filters, ISO times). */
-export function leadQueryParams(query: LeadQuery): Record<string, string> {
+function leadQueryParams(query: LeadQuery): Record<string, string> {
   const params: Record<string, string> = {};
   const set = (name: string, value: string | Date | undefined): void => {
     if (value !== undefined) params[name] = value instanceof Date ? value.toISOString() : value;
