@@ -203,20 +203,47 @@ export function useQueryLimits(limits: QueryLimits): Plugin {
     }
     return cost;
   };
+  const tooLarge = (size: string) =>
+    `The request body is ${size} bytes; at most ${limits.maxBodyBytes} are accepted (LEADGRAPH_MAX_BODY_BYTES)`;
   return {
     onRequest({ request, endResponse, fetchAPI }) {
       const length = Number(request.headers.get('content-length') ?? 0);
       if (length > limits.maxBodyBytes) {
-        const body = {
-          errors: [
-            {
-              message: `The request body is ${length} bytes; at most ${limits.maxBodyBytes} are accepted (LEADGRAPH_MAX_BODY_BYTES)`,
-              extensions: { code: 'QUERY_TOO_LARGE' },
-            },
-          ],
-        };
+        const body = { errors: [{ message: tooLarge(String(length)), extensions: { code: 'QUERY_TOO_LARGE' } }] };
         endResponse(new fetchAPI.Response(JSON.stringify(body), { status: 413, headers: { 'content-type': 'application/json' } }));
       }
+    },
+    // A body with a Content-Length was checked above, and Node's HTTP parser never reads past it. A body
+    // without one (chunked) is read here up to the limit, so it cannot grow past it either; Yoga's own
+    // limit (which re-streams every body) is turned off in server.ts.
+    onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
+      if (!requestParser || !request.body || request.headers.has('content-length')) return;
+      setRequestParser(async (unbounded) => {
+        const chunks: Uint8Array[] = [];
+        let size = 0;
+        // A reader, not `for await`: leaving a for-await loop cancels the stream, which destroys the socket
+        // before the 413 can be written. Unread, the rest is discarded by Node once the response is sent.
+        const reader = (unbounded.body as ReadableStream<Uint8Array>).getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          size += value.byteLength;
+          if (size > limits.maxBodyBytes) {
+            reader.releaseLock();
+            throw new GraphQLError(tooLarge(`over ${limits.maxBodyBytes}`), {
+              extensions: { code: 'QUERY_TOO_LARGE', http: { status: 413 } },
+            });
+          }
+          chunks.push(value);
+        }
+        const bounded = new fetchAPI.Request(unbounded.url, {
+          method: unbounded.method,
+          headers: unbounded.headers,
+          signal: unbounded.signal,
+          body: Buffer.concat(chunks),
+        });
+        return await requestParser(bounded);
+      });
     },
     onParse({ setParseFn }) {
       setParseFn((source, options) => {

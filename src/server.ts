@@ -176,10 +176,15 @@ function useCachedResultBodies(): Plugin {
       if (!mediaType || Array.isArray(result) || typeof result !== 'object' || result === null || Symbol.asyncIterator in result) return;
       if ('errors' in result && result.errors) return;
       setResultProcessor((processed, fetchAPI, accepted) => {
-        let encoded = bodies.get(processed as object);
+        // A response-cache hit is a fresh shallow copy of the stored result (the plugin adds a marker
+        // symbol), so the copy is no key; its `data` is the stored object itself, shared by every hit of
+        // that entry (and the entry's headers were fixed when it was stored).
+        const { data } = processed as { data?: unknown };
+        const key = typeof data === 'object' && data !== null ? data : (processed as object);
+        let encoded = bodies.get(key);
         if (encoded === undefined) {
           encoded = encode(processed as Record<string, unknown>);
-          bodies.set(processed as object, encoded);
+          bodies.set(key, encoded);
         }
         return new fetchAPI.Response(encoded.body, {
           status: 200,
@@ -289,6 +294,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     schema: subgraphSchema,
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
+    // The body limit is LEADGRAPH_MAX_BODY_BYTES, enforced by useQueryLimits without re-streaming every body.
+    maxRequestBodySize: false,
     context: ({ request }) => {
       const given = request.headers.get('x-request-id');
       const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();

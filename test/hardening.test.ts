@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
 import { type Harness, startHarness } from './support/harness.js';
@@ -423,6 +424,34 @@ describe('query limits', () => {
     const response = await harness.post({ query: `{ pipelines { name } } # ${'x'.repeat(120_000)}` });
     expect(response.status).toBe(413);
     expect(((await response.json()) as Body).errors?.[0]?.extensions?.code).toBe('QUERY_TOO_LARGE');
+  });
+
+  it('bounds a chunked body (no Content-Length) the same way, and still reads a small one', async () => {
+    // Written in chunks with Transfer-Encoding: chunked and no Content-Length. node:http, not fetch: the
+    // gateway answers 413 before the client has sent everything, and fetch reports only the broken upload.
+    const chunked = (text: string) =>
+      new Promise<{ status: number; body: Body }>((resolve, reject) => {
+        const request = httpRequest(harness.url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (response) => {
+          let data = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            data += chunk;
+          });
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(data) as Body }));
+        });
+        request.on('error', (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'EPIPE' && error.code !== 'ECONNRESET') reject(error);
+        });
+        for (let offset = 0; offset < text.length; offset += 16_384) request.write(text.slice(offset, offset + 16_384));
+        request.end();
+      });
+    const small = await chunked(JSON.stringify({ query: '{ pipelines { name } }' }));
+    expect(small.status).toBe(200);
+    expect(small.body.errors).toBeUndefined();
+    const large = await chunked(JSON.stringify({ query: `{ pipelines { name } } # ${'x'.repeat(120_000)}` }));
+    expect(large.status).toBe(413);
+    expect(large.body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_LARGE');
+    expect(large.body.errors?.[0]?.message).toMatch(/LEADGRAPH_MAX_BODY_BYTES/);
   });
 
   it('counts page sizes toward cost: a nested connection under every stage is refused, one page is fine', async () => {
