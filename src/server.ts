@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici';
 import type { Config, V4Credentials } from './config.js';
 import { type Context, createContext } from './context.js';
 import { DomainError, findDomainError } from './errors.js';
+import { useCompiledQueries } from './jit.js';
 import { useQueryLimits } from './limits.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { subgraphSchema } from './schema/index.js';
@@ -325,6 +326,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         maxPageSize: config.maxPageSize,
       }),
       useOperationMetrics(metrics, requestIds),
+      ...(config.jit ? [useCompiledQueries(logger)] : []),
       useCachedResultBodies(),
       useResponseCache({
         // Identical queries of one tenant within the cache TTLs get the same answer without executing:

@@ -1,0 +1,161 @@
+/**
+ * Compiled queries (graphql-jit, LEADGRAPH_JIT) answer exactly what the standard executor answers:
+ * two gateways on one demo upstream, one compiled and one not, get the same operations, and their
+ * response bodies must be identical, data and errors alike. Also: which operations are compiled,
+ * and that each is compiled once.
+ */
+import * as jit from 'graphql-jit';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
+import { type Harness, startHarness } from './support/harness.js';
+
+vi.mock('graphql-jit', async (original) => {
+  const actual = await original<typeof import('graphql-jit')>();
+  return { ...actual, compileQuery: vi.fn(actual.compileQuery) };
+});
+const compileQuery = vi.mocked(jit.compileQuery);
+
+const EVERYTHING = `fragment LeadFields on Lead {
+  __typename id kommoId name price groupId score laborCostSeconds createdAt updatedAt closedAt closestTaskAt isDeleted
+  pipeline { id kommoId name isMain isArchived sort } status { id kommoId name kind color sort isEditable pipeline { name } }
+  responsibleUser { id kommoId name email isActive isAdmin role { kommoId name } group { kommoId name } }
+  createdBy { name } updatedBy { name } lossReason { kommoId name } source { kommoId name } contacts { kommoId }
+  tags { kommoId name color } customFields { fieldId name code type values { value enumId enumCode } }
+}`;
+
+/** Operations covering the schema: connections both ways, filters, lookups, interfaces, directives, aliases, federation, errors. */
+const OPERATIONS: { name: string; query: string; variables?: Record<string, unknown> }[] = [
+  {
+    name: 'a 250-lead page with everything',
+    query: `${EVERYTHING} { leads(first: 250) { totalCount totalCountUpperBound pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { ...LeadFields } } } }`,
+  },
+  {
+    name: 'the last page, backward, with deleted leads',
+    query: `${EVERYTHING} query($n: Int) { leads(last: $n, filter: { includeDeleted: true }) { pageInfo { hasPreviousPage startCursor } edges { node { ...LeadFields } } } }`,
+    variables: { n: 30 },
+  },
+  {
+    name: 'filters, a date range in variables, @include and @skip, aliases',
+    query: `query($from: DateTime, $withTags: Boolean!, $noPrice: Boolean!) {
+      won: leads(first: 20, filter: { createdAt: { from: $from } }) { edges { node { kommoId tags @include(if: $withTags) { name } price @skip(if: $noPrice) } } }
+      other: leads(first: 5, filter: { tagName: "referral" }) { edges { node { kommoId tags { name } } } }
+    }`,
+    variables: { from: '2025-03-01T00:00:00Z', withTags: true, noPrice: true },
+  },
+  {
+    name: 'pipelines, stages and users with their own connections',
+    query: `{ pipelines { id name statuses { name kind leads(first: 3) { totalCount edges { node { kommoId } } } } }
+      users { id name email leads(first: 2) { edges { node { kommoId responsibleUser { name } } } } } }`,
+  },
+  {
+    name: 'lookups by Kommo id and node ids, found and not found',
+    query: `{ lead(kommoId: "20000002") { name tags { name } } missing: lead(kommoId: "1") { name }
+      pipeline(kommoId: "7000001") { name } user(kommoId: "9000033") { name }
+      node(id: "TGVhZDoyMDAwMDAwMw==") { __typename id ... on Lead { name } }
+      nodes(ids: ["UGlwZWxpbmU6NzAwMDAwMQ==", "VXNlcjo5MDAwMDMz", "TGVhZDox"]) { __typename id ... on Pipeline { name } ... on User { email } } }`,
+  },
+  {
+    name: 'federation: _service and _entities',
+    query: `query($representations: [_Any!]!) { _service { sdl } _entities(representations: $representations) {
+      __typename ... on Lead { kommoId name } ... on Pipeline { kommoId name } ... on User { kommoId name } } }`,
+    variables: {
+      representations: [
+        { __typename: 'Lead', kommoId: '20000002' },
+        { __typename: 'Pipeline', kommoId: '7000001' },
+        { __typename: 'User', kommoId: '9000033' },
+        { __typename: 'User', kommoId: 'not-an-id' },
+      ],
+    },
+  },
+  {
+    name: 'a bad cursor (an error in one field, data in the others)',
+    query: `{
+      pipelines { name }
+      pipeline(kommoId: "7000001") {
+        name
+        leads(first: 2, after: "bm90LWEtY3Vyc29y") { edges { node { kommoId } } }
+      }
+    }`,
+  },
+  {
+    name: 'a bad id argument',
+    query: `{ lead(kommoId: "abc") { name } }`,
+  },
+];
+
+describe('compiled queries (LEADGRAPH_JIT)', () => {
+  let demo: DemoUpstream;
+  let compiled: Harness;
+  let standard: Harness;
+
+  beforeAll(async () => {
+    demo = await startDemoUpstream();
+    compiled = await startHarness({ upstream: demo });
+    standard = await startHarness({ upstream: demo, env: { LEADGRAPH_JIT: 'false' } });
+  });
+  afterAll(async () => {
+    await compiled?.close();
+    await standard?.close();
+    await demo?.close();
+  });
+
+  const bodies = async (body: unknown) => {
+    const [a, b] = await Promise.all([compiled.post(body), standard.post(body)]);
+    return { compiled: { status: a.status, text: await a.text() }, standard: { status: b.status, text: await b.text() } };
+  };
+
+  for (const operation of OPERATIONS) {
+    it(`answers ${operation.name} exactly as the standard executor does`, async () => {
+      compileQuery.mockClear();
+      const { compiled: fast, standard: reference } = await bodies({ query: operation.query, variables: operation.variables });
+      expect(compileQuery).toHaveBeenCalledTimes(1);
+      expect(fast.status).toBe(reference.status);
+      expect(fast.text).toBe(reference.text);
+      // Not vacuous: every operation returns data.
+      expect(JSON.parse(fast.text).data).toBeTruthy();
+    });
+  }
+
+  it('compiles an operation once, then reuses it for new variables', async () => {
+    compileQuery.mockClear();
+    const query = 'query($n: Int) { leads(first: $n) { edges { node { kommoId } } } }';
+    for (const n of [1, 2, 3]) {
+      const { compiled: fast, standard: reference } = await bodies({ query, variables: { n } });
+      expect(fast.text).toBe(reference.text);
+      expect(JSON.parse(fast.text).data.leads.edges).toHaveLength(n);
+    }
+    expect(compileQuery).toHaveBeenCalledTimes(1);
+  });
+
+  it('leaves variables that do not coerce, and operations that are not queries, to the standard executor', async () => {
+    compileQuery.mockClear();
+    const badDate = await bodies({
+      query: 'query($to: DateTime) { leads(first: 1, filter: { createdAt: { to: $to } }) { edges { node { kommoId } } } }',
+      variables: { to: '31/12/2026' },
+    });
+    expect(badDate.compiled).toEqual(badDate.standard);
+    expect(JSON.parse(badDate.compiled.text).errors[0].message).toMatch(/DateTime must be/);
+    const mutation = await bodies({ query: 'mutation { x }' });
+    expect(mutation.compiled).toEqual(mutation.standard);
+    expect(compileQuery).not.toHaveBeenCalled();
+  });
+
+  it('gives the same partial result when the upstream fails under one field', async () => {
+    demo.setFaults([{ kind: 'error', status: 503, endpoints: ['users'] }]);
+    try {
+      const query = '{ pipelines { name } user(kommoId: "9000033") { name } }';
+      const { compiled: fast, standard: reference } = await bodies({ query });
+      expect(fast.text).toBe(reference.text);
+      const body = JSON.parse(fast.text);
+      expect(body.data.user).toBeNull();
+      expect(body.data.pipelines.length).toBeGreaterThan(0);
+      expect(body.errors[0]).toMatchObject({
+        path: ['user'],
+        locations: [{ line: 1, column: 22 }],
+        extensions: { code: 'UPSTREAM_UNAVAILABLE' },
+      });
+    } finally {
+      demo.setFaults([]);
+    }
+  });
+});
