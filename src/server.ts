@@ -109,13 +109,15 @@ function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error
 /** `/` sends a browser to GraphiQL; `/metrics` and `/ready` for operations (Yoga itself answers `/health`). */
 function useOperationsRoutes(metrics: Metrics, isReady: () => boolean, redisState: () => 'up' | 'down' | 'off'): Plugin {
   return {
-    async onRequest({ request, url, endResponse, fetchAPI }) {
+    // Not async: a GraphQL POST passes straight through, without a promise to wait for.
+    onRequest({ request, url, endResponse, fetchAPI }) {
       if (request.method !== 'GET' && request.method !== 'HEAD') return;
       if (url.pathname === '/') {
         endResponse(new fetchAPI.Response(null, { status: 302, headers: { location: GRAPHQL_PATH } }));
       } else if (url.pathname === '/metrics') {
-        const text = await metrics.registry.metrics();
-        endResponse(new fetchAPI.Response(text, { headers: { 'content-type': metrics.registry.contentType } }));
+        return metrics.registry.metrics().then((text) => {
+          endResponse(new fetchAPI.Response(text, { headers: { 'content-type': metrics.registry.contentType } }));
+        });
       } else if (url.pathname === '/ready') {
         // Redis down is degraded, not unready: the replica still serves from local state.
         const ready = isReady();

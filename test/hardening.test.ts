@@ -1,5 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
 import { type Harness, startHarness } from './support/harness.js';
 
@@ -234,6 +234,9 @@ describe('the cross-request cache', () => {
       const query = '{ leads(first: 5) { edges { node { kommoId responsibleUser { name } } } } }';
       const first = await ask(harness, query);
       const before = await lookups();
+      // A hit sends the bytes encoded when the entry was stored: the result is not stringified again.
+      const stringify = vi.spyOn(JSON, 'stringify');
+      const encodes = () => stringify.mock.calls.filter(([value]) => (value as { data?: { leads?: unknown } } | null)?.data?.leads).length;
       for (const accept of [undefined, 'application/json', 'application/graphql-response+json', '*/*']) {
         const response = await fetch(harness.url, {
           method: 'POST',
@@ -245,6 +248,8 @@ describe('the cross-request cache', () => {
         expect(response.headers.get('etag')).toMatch(/^[0-9a-f]{64}$/);
         expect(response.headers.get('content-type')).toBe(`${accept && accept !== '*/*' ? accept : 'application/json'}; charset=utf-8`);
       }
+      expect(encodes()).toBe(0);
+      stringify.mockRestore();
       expect(await lookups()).toBe(before); // not executed: no upstream cache lookup at all
       // A failed answer is never cached.
       demo.setFaults([{ kind: 'error', status: 500 }]);
