@@ -15,6 +15,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const BIG_CONNECTIONS = 50;
 const LATENCY_MS = Number(process.env.BENCH_UPSTREAM_LATENCY_MS ?? 100);
 const OUTPUT = 'test/bench/results.md';
+/** BENCH_CPU_PROF=<dir>: each gateway writes a V8 CPU profile there when it stops (open it in Chrome DevTools). */
+const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROF;
 
 const PAGE_50 = `{ leads(first: 50) { edges { node { kommoId name price createdAt
   pipeline { name } status { name kind } responsibleUser { name email } tags { name color }
@@ -35,7 +37,8 @@ interface Gateway {
 async function startGateway(demo: DemoUpstream, env: Record<string, string>): Promise<Gateway> {
   const port = await freePort();
   // The built gateway, as `npm start` runs it.
-  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/main.js'], {
+  const profile = CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, '--enable-source-maps', 'dist/main.js'], {
     env: {
       PATH: process.env.PATH ?? '',
       PORT: String(port),
