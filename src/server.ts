@@ -1,16 +1,18 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createInMemoryCache, useResponseCache } from '@graphql-yoga/plugin-response-cache';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { type DefinitionNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
-import { createYoga, maskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { GraphQLError } from 'graphql';
+import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { Config, V4Credentials } from './config.js';
 import { type Context, createContext } from './context.js';
 import { DomainError, findDomainError } from './errors.js';
-import { useCompiledQueries } from './jit.js';
-import { useQueryLimits } from './limits.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { useCompiledQueries } from './plugins/jit.js';
+import { useQueryLimits } from './plugins/limits.js';
+import { GRAPHQL_PATH, useOperationMetrics, useOperationsRoutes } from './plugins/operations.js';
+import { useCachedResultBodies } from './plugins/result-bodies.js';
 import { subgraphSchema } from './schema/index.js';
 import { createKommoSource } from './sources/kommo/source.js';
 import type { LeadSource } from './sources/source.js';
@@ -19,8 +21,6 @@ import { createResponseCache, type ResponseCache } from './transport/cache.js';
 import { createRateLimiter } from './transport/limiter.js';
 import { createSharedRateLimiter, createSharedStore } from './transport/shared.js';
 import { createUpstream, kommoTenant, type Tenant, v4Tenant } from './transport/upstream.js';
-
-export const GRAPHQL_PATH = '/graphql';
 
 export const EXAMPLE_QUERY = `# Welcome to leadgraph: Kommo leads as GraphQL.
 # Run with the pink button or Ctrl-Enter.
@@ -104,98 +104,6 @@ function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error
   if (domain)
     return error instanceof Error && error !== domain ? error : new GraphQLError(domain.message, { extensions: domain.extensions });
   return maskError(error, message, isDev);
-}
-
-/** `/` sends a browser to GraphiQL; `/metrics` and `/ready` for operations (Yoga itself answers `/health`). */
-function useOperationsRoutes(metrics: Metrics, isReady: () => boolean, redisState: () => 'up' | 'down' | 'off'): Plugin {
-  return {
-    // Not async: a GraphQL POST passes straight through, without a promise to wait for.
-    onRequest({ request, url, endResponse, fetchAPI }) {
-      if (request.method !== 'GET' && request.method !== 'HEAD') return;
-      if (url.pathname === '/') {
-        endResponse(new fetchAPI.Response(null, { status: 302, headers: { location: GRAPHQL_PATH } }));
-      } else if (url.pathname === '/metrics') {
-        return metrics.registry.metrics().then((text) => {
-          endResponse(new fetchAPI.Response(text, { headers: { 'content-type': metrics.registry.contentType } }));
-        });
-      } else if (url.pathname === '/ready') {
-        // Redis down is degraded, not unready: the replica still serves from local state.
-        const ready = isReady();
-        endResponse(fetchAPI.Response.json({ status: ready ? 'ready' : 'draining', redis: redisState() }, { status: ready ? 200 : 503 }));
-      }
-    },
-  };
-}
-
-/** Counts operations by type and outcome, and echoes the request id. */
-function useOperationMetrics(metrics: Metrics, requestIds: WeakMap<Request, string>): Plugin {
-  return {
-    onExecute({ args }) {
-      const operation = args.document.definitions.find(
-        (definition: DefinitionNode): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION,
-      );
-      const type = operation?.operation ?? 'unknown';
-      return {
-        onExecuteDone({ result }) {
-          const failed = 'errors' in result && Array.isArray(result.errors) && result.errors.length > 0;
-          metrics.operations.inc({ operation_type: type, outcome: failed ? 'error' : 'ok' });
-        },
-      };
-    },
-    onResponse({ request, response }) {
-      const id = requestIds.get(request);
-      if (id) response.headers.set('x-request-id', id);
-    },
-  };
-}
-
-/**
- * Response-cache hits hand Yoga the same result object again: keep its JSON body instead of
- * stringifying 30 KB per request. Only single results without errors; everything else goes to
- * Yoga's own processor (status codes, error internals, content negotiation).
- */
-function useCachedResultBodies(): Plugin {
-  // Encoded once: a hit writes the same bytes instead of re-encoding a large string per request.
-  const bodies = new WeakMap<object, { body: Uint8Array<ArrayBuffer>; headers: Record<string, string> }>();
-  const encode = (result: Record<string, unknown>) => {
-    // `extensions.http` is Yoga's internal channel for response headers (the response cache's ETag):
-    // it becomes headers, never part of the body.
-    const { extensions, ...rest } = result as { extensions?: Record<string, unknown> };
-    const { http, ...otherExtensions } = extensions ?? {};
-    const headers: Record<string, string> = {};
-    const httpHeaders = (http as { headers?: Record<string, unknown> } | undefined)?.headers ?? {};
-    for (const [name, value] of Object.entries(httpHeaders)) if (typeof value === 'string') headers[name] = value;
-    const visible = Object.keys(otherExtensions).length > 0 ? { ...rest, extensions: otherExtensions } : rest;
-    return { body: new TextEncoder().encode(JSON.stringify(visible)), headers };
-  };
-  return {
-    onResultProcess({ request, result, setResultProcessor }) {
-      // The client's own preference, in its order; like Yoga, no Accept or a wildcard means application/json.
-      const accepted = (request.headers.get('accept') ?? '*/*').split(',').map((part) => part.split(';')[0]?.trim());
-      const known = accepted.find(
-        (type) => type === 'application/json' || type === 'application/graphql-response+json' || type === '*/*' || type === 'application/*',
-      );
-      const mediaType = known === '*/*' || known === 'application/*' ? 'application/json' : known;
-      if (!mediaType || Array.isArray(result) || typeof result !== 'object' || result === null || Symbol.asyncIterator in result) return;
-      if ('errors' in result && result.errors) return;
-      setResultProcessor((processed, fetchAPI, accepted) => {
-        // A response-cache hit is a fresh shallow copy of the stored result (the plugin adds a marker
-        // symbol), so the copy is no key; its `data` is the stored object itself, shared by every hit of
-        // that entry (and the entry's headers were fixed when it was stored).
-        const { data } = processed as { data?: unknown };
-        const key = typeof data === 'object' && data !== null ? data : (processed as object);
-        let encoded = bodies.get(key);
-        if (encoded === undefined) {
-          encoded = encode(processed as Record<string, unknown>);
-          bodies.set(key, encoded);
-        }
-        return new fetchAPI.Response(encoded.body, {
-          status: 200,
-          headers: { ...encoded.headers, 'content-type': `${accepted}; charset=utf-8` },
-        });
-      }, mediaType);
-    },
-  };
 }
 
 /** Memoizes a function of a JSON-serializable argument (one entry per distinct argument). */
