@@ -7,6 +7,7 @@
 import * as jit from 'graphql-jit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
+import type { LeadSource } from '../src/sources/source.js';
 import { type Harness, startHarness } from './support/harness.js';
 
 vi.mock('graphql-jit', async (original) => {
@@ -166,6 +167,36 @@ describe('compiled queries (LEADGRAPH_JIT)', () => {
       });
     } finally {
       demo.setFaults([]);
+    }
+  });
+
+  it('masks an unexpected error the same way, and logs its detail', async () => {
+    // A source that fails with a programming error, not a domain error.
+    const failing = {
+      wrapSource: (source: LeadSource) => ({
+        ...source,
+        listUsers: () => Promise.reject(new TypeError('detail at /srv/leadgraph/secret-path')),
+      }),
+    };
+    const fast = await startHarness({ upstream: demo, ...failing });
+    const reference = await startHarness({ upstream: demo, env: { LEADGRAPH_JIT: 'false' }, ...failing });
+    try {
+      compileQuery.mockClear();
+      const query = '{ pipelines { name } user(kommoId: "9000033") { name } }';
+      const texts: string[] = [];
+      for (let run = 0; run < 2; run += 1) {
+        const [a, b] = await Promise.all([fast.post({ query }), reference.post({ query })]);
+        texts.push(await a.text());
+        expect(texts.at(-1)).toBe(await b.text());
+      }
+      expect(compileQuery).toHaveBeenCalledTimes(1); // the second run was compiled
+      const body = JSON.parse(texts[1] as string);
+      expect(body.errors[0]).toMatchObject({ message: 'Unexpected error.', path: ['user'], extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+      expect(texts.join('')).not.toContain('secret-path');
+      expect(fast.logs.filter((line) => line.includes('secret-path'))).toHaveLength(2);
+    } finally {
+      await fast.close();
+      await reference.close();
     }
   });
 });
