@@ -235,7 +235,7 @@ async function main(): Promise<void> {
   const firstStarted = performance.now();
   await graphql(cold.url, PAGE_50);
   notes.push(
-    `First request to the cold gateway of scenario 3 (it also opens the upstream connections): ${(performance.now() - firstStarted).toFixed(0)} ms.`,
+    `First request to the cold gateway of scenario 3 (new upstream connections, code V8 has not optimized yet): ${(performance.now() - firstStarted).toFixed(0)} ms.`,
   );
   const roundTrip = await measure(
     `One upstream round trip: GET leads block (limit=500), latency ${LATENCY_MS} ms, 1 connection`,
