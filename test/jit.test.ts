@@ -199,4 +199,21 @@ describe('compiled queries (LEADGRAPH_JIT)', () => {
       await reference.close();
     }
   });
+
+  it('still looks ahead when compiled: the reference tables are fetched in parallel with the leads block', async () => {
+    const query = '{ leads(first: 5) { edges { node { kommoId pipeline { name } status { name } responsibleUser { name } } } } }';
+    await compiled.post({ query }); // the first run is interpreted
+    compileQuery.mockClear();
+    demo.setLatency(200); // long enough that the three calls overlap even on a loaded machine
+    demo.reset();
+    try {
+      const body = JSON.parse(await (await compiled.post({ query })).text());
+      expect(compileQuery).toHaveBeenCalledTimes(1);
+      expect(body.errors).toBeUndefined();
+      expect([demo.count('leads'), demo.count('pipelines'), demo.count('users')]).toEqual([1, 1, 1]);
+      expect(demo.maxInFlight).toBe(3);
+    } finally {
+      demo.setLatency(0);
+    }
+  });
 });
