@@ -9,28 +9,15 @@
  * Everything else stays on the standard executor (@graphql-tools/executor, as Yoga ships it),
  * whose errors are the ones clients are promised:
  * - operations that are not queries (this schema has none, and the executor says so);
- * - variables that do not coerce (graphql-js carries the scalar's own reason, graphql-jit only
- *   "Expected type DateTime");
+ * - variables that do not coerce (graphql-jit answers them with errors and no data, before running
+ *   anything; the standard executor then answers instead, with the scalar's own reason where
+ *   graphql-jit says only "Expected type DateTime");
  * - an operation graphql-jit cannot compile (logged once; it still runs, interpreted).
  */
-import {
-  type DocumentNode,
-  type ExecutionArgs,
-  type ExecutionResult,
-  GraphQLError,
-  getOperationAST,
-  getVariableValues,
-  type Source,
-} from 'graphql';
+import { type DocumentNode, type ExecutionArgs, type ExecutionResult, GraphQLError, getOperationAST, type Source } from 'graphql';
 import { type CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
-
-/** Coerces the variables the way graphql-js does, without keeping the result: only whether it succeeds. */
-function variablesCoerce(args: ExecutionArgs, definitions: NonNullable<ReturnType<typeof getOperationAST>>['variableDefinitions']) {
-  if (!definitions || definitions.length === 0) return true;
-  return getVariableValues(args.schema, definitions, args.variableValues ?? {}, { maxErrors: 1 }).errors === undefined;
-}
 
 /** The offset in the query text of a 1-based line and column. */
 function offsetOf(body: string, line: number, column: number): number {
@@ -92,15 +79,16 @@ export function useCompiledQueries(logger: Logger): Plugin {
     return null;
   };
   return {
-    onExecute({ args, setExecuteFn }) {
-      const operation = getOperationAST(args.document, args.operationName);
-      if (operation?.operation !== 'query') return;
+    onExecute({ args, executeFn, setExecuteFn }) {
+      if (getOperationAST(args.document, args.operationName)?.operation !== 'query') return;
       const query = compiledFor(args);
-      if (!query || !variablesCoerce(args, operation.variableDefinitions)) return;
+      if (!query) return;
       const source = args.document.loc?.source;
-      setExecuteFn(async (execution) =>
-        asStandardResult(await query.query(execution.rootValue, execution.contextValue, execution.variableValues), source),
-      );
+      setExecuteFn(async (execution) => {
+        const result = await query.query(execution.rootValue, execution.contextValue, execution.variableValues);
+        // No `data` at all: the variables did not coerce, and nothing ran.
+        return 'data' in result ? asStandardResult(result, source) : await executeFn(execution);
+      });
     },
   };
 }
