@@ -1,6 +1,6 @@
 import type { BlockReader, LeadSelection, PageSettings } from './pagination.js';
 import { fingerprint } from './pagination.js';
-import type { LeadBlock, LeadSource, Pipeline, Status, User } from './sources/source.js';
+import type { LeadAdapter, LeadBlock, Pipeline, Status, User } from './sources/adapter.js';
 
 /** Reference tables of one request, fetched whole once and indexed. */
 export interface PipelineIndex {
@@ -17,7 +17,8 @@ export interface UserIndex {
 
 /** Everything one GraphQL request needs, created fresh for it: nothing here outlives the request. */
 export interface Context {
-  readonly source: LeadSource;
+  /** The source adapter of this request's tenant. */
+  readonly adapter: LeadAdapter;
   readonly settings: PageSettings;
   /** Aborted when the client goes away; passed down to every upstream call. */
   readonly signal: AbortSignal;
@@ -51,10 +52,10 @@ function once<T>(load: () => Promise<T>): () => Promise<T> {
   };
 }
 
-export function createContext(source: LeadSource, settings: PageSettings, signal: AbortSignal): Context {
+export function createContext(adapter: LeadAdapter, settings: PageSettings, signal: AbortSignal): Context {
   const blocks = new Map<string, Promise<LeadBlock>>();
   return {
-    source,
+    adapter,
     settings,
     signal,
     blocks(selection) {
@@ -63,7 +64,7 @@ export function createContext(source: LeadSource, settings: PageSettings, signal
         const key = `${print}:${index}`;
         let block = blocks.get(key);
         if (!block) {
-          block = source.readLeadBlock(selection.query, index, signal);
+          block = adapter.readLeadBlock(selection.query, index, signal);
           block.catch(() => blocks.delete(key));
           blocks.set(key, block);
         }
@@ -71,7 +72,7 @@ export function createContext(source: LeadSource, settings: PageSettings, signal
       };
     },
     pipelineIndex: once(async () => {
-      const pipelines = await source.listPipelines(signal);
+      const pipelines = await adapter.listPipelines(signal);
       const statuses = new Map<string, Status>();
       for (const pipeline of pipelines) {
         for (const status of pipeline.statuses) statuses.set(statusKey(pipeline.kommoId, status.kommoId), status);
@@ -79,7 +80,7 @@ export function createContext(source: LeadSource, settings: PageSettings, signal
       return { pipelines, byId: new Map(pipelines.map((pipeline) => [pipeline.kommoId, pipeline])), statuses };
     }),
     userIndex: once(async () => {
-      const users = await source.listUsers(signal);
+      const users = await adapter.listUsers(signal);
       return { users, byId: new Map(users.map((user) => [user.kommoId, user])) };
     }),
   };

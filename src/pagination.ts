@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BadUserInputError, DomainError } from './errors.js';
-import { type Lead, type LeadBlock, type LeadQuery, matchesQuery, mergeLeadFragments } from './sources/source.js';
+import { type Lead, type LeadBlock, type LeadQuery, matchesQuery, mergeLeadFragments } from './sources/adapter.js';
 
 export interface ConnectionArgs {
   readonly first?: number | null | undefined;
@@ -18,8 +18,6 @@ export interface ConnectionArgs {
 export interface PageSettings {
   readonly defaultPageSize: number;
   readonly maxPageSize: number;
-  /** Upstream calls in flight when leads are looked up one id at a time. */
-  readonly leadLookupConcurrency: number;
 }
 
 /** Everything that decides which leads a connection holds. */

@@ -5,6 +5,7 @@ import { type Config, ConfigError, loadConfig } from './config.js';
 import { type DemoUpstream, startDemoUpstream } from './demo/server.js';
 import { GRAPHQL_PATH } from './plugins/operations.js';
 import { createGateway } from './server.js';
+import { profileOf } from './sources/profiles.js';
 import { createUpstreamAgent } from './transport/http.js';
 
 export async function serve(): Promise<void> {
@@ -20,26 +21,17 @@ export async function serve(): Promise<void> {
   }
   const logger = pino({ level: config.logLevel, base: { service: 'leadgraph' } });
 
+  const profile = profileOf(config.source);
   let demo: DemoUpstream | null = null;
   if (config.upstream === 'demo') {
     demo = await startDemoUpstream();
-    config =
-      config.api === 'kommo'
-        ? { ...config, kommoBaseUrl: demo.url, kommoToken: demo.kommoToken }
-        : {
-            ...config,
-            v4ApiUrl: demo.url,
-            v4Credentials: { clientId: demo.clientId, clientSecret: demo.clientSecret, workspaceId: demo.workspaceId },
-          };
-    const settings = config.api === 'kommo' ? 'KOMMO_BASE_URL, KOMMO_TOKEN' : 'V4_CLIENT_ID, V4_CLIENT_SECRET, V4_WORKSPACE_ID';
+    config = { ...config, source: profile.withDemo(config.source, demo) };
     logger.info(
-      { upstream: demo.url, api: config.api, leads: new Set(demo.data.leadRows.map((row) => row.lead_id)).size },
-      `No ${config.api === 'kommo' ? 'Kommo' : 'V4'} credentials set (${settings}): serving the embedded demo upstream with generated data`,
+      { upstream: demo.url, api: profile.kind, leads: new Set(demo.data.leadRows.map((row) => row.lead_id)).size },
+      `No ${profile.upstreamName} credentials set (${profile.credentialVariables.join(', ')}): serving the embedded demo upstream with generated data`,
     );
-  } else if (config.api === 'kommo') {
-    logger.info({ upstream: config.kommoBaseUrl }, 'Serving the Kommo API v4');
   } else {
-    logger.info({ upstream: config.v4ApiUrl }, 'Serving the V4 Marketing data API');
+    logger.info({ upstream: profile.baseUrl(config.source), api: profile.kind }, `Serving the ${profile.upstreamName}`);
   }
 
   const dispatcher = createUpstreamAgent(config.upstreamTimeoutMs);

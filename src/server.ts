@@ -5,22 +5,21 @@ import { GraphQLError } from 'graphql';
 import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import type { Config, V4Credentials } from './config.js';
+import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
-import { DomainError, findDomainError } from './errors.js';
+import { findDomainError } from './errors.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
 import { GRAPHQL_PATH, useOperationMetrics, useOperationsRoutes } from './plugins/operations.js';
 import { useCachedResultBodies } from './plugins/result-bodies.js';
 import { subgraphSchema } from './schema/index.js';
-import { createKommoSource } from './sources/kommo/source.js';
-import type { LeadSource } from './sources/source.js';
-import { createV4Source } from './sources/v4/source.js';
+import type { LeadAdapter } from './sources/adapter.js';
+import { profileOf } from './sources/profiles.js';
 import { createResponseCache, type ResponseCache } from './transport/cache.js';
 import { createRateLimiter } from './transport/limiter.js';
 import { createSharedRateLimiter, createSharedStore } from './transport/shared.js';
-import { createUpstream, kommoTenant, type Tenant, v4Tenant } from './transport/upstream.js';
+import { createUpstream } from './transport/upstream.js';
 
 export const EXAMPLE_QUERY = `# Welcome to leadgraph: Kommo leads as GraphQL.
 # Run with the pink button or Ctrl-Enter.
@@ -52,10 +51,8 @@ query FirstLeads($after: String) {
 export interface GatewayDeps {
   readonly dispatcher: Dispatcher;
   readonly logger: Logger;
-  /** Wraps the V4 source of each request (tests inject failures the transport cannot). */
-  readonly wrapSource?: ((source: LeadSource) => LeadSource) | undefined;
-  /** Metrics registry (default: a new one). */
-  readonly metrics?: Metrics | undefined;
+  /** Wraps the source adapter of each request (tests inject failures the transport cannot). */
+  readonly wrapAdapter?: ((adapter: LeadAdapter) => LeadAdapter) | undefined;
 }
 
 export interface Gateway {
@@ -69,34 +66,6 @@ export interface Gateway {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-const CREDENTIAL_HEADERS = { clientId: 'x-client-id', clientSecret: 'x-client-secret', workspaceId: 'x-workspace-id' } as const;
-
-/** The upstream credentials of one request: the server's, or (multi-tenant mode) the request's own headers, never a mix. */
-function credentialsFor(config: Config, request: Request): V4Credentials {
-  if (!config.credentialsFromRequest) {
-    if (!config.v4Credentials) throw new Error('no V4 credentials configured');
-    return config.v4Credentials;
-  }
-  const read = (header: string): string | null => {
-    const value = request.headers.get(header)?.trim();
-    return value && value.length <= 512 && !/[\r\n]/.test(value) ? value : null;
-  };
-  const values = {
-    clientId: read(CREDENTIAL_HEADERS.clientId),
-    clientSecret: read(CREDENTIAL_HEADERS.clientSecret),
-    workspaceId: read(CREDENTIAL_HEADERS.workspaceId),
-  };
-  const missing = (Object.keys(values) as (keyof typeof values)[])
-    .filter((key) => values[key] === null)
-    .map((key) => CREDENTIAL_HEADERS[key]);
-  if (missing.length > 0) {
-    throw new DomainError('UNAUTHENTICATED', `This gateway takes upstream credentials from each request: send ${missing.join(', ')}`, {
-      missingHeaders: missing,
-      http: { status: 401 },
-    });
-  }
-  return values as V4Credentials;
-}
 
 /** Expected failures (domain errors) go out as they are; anything else is masked by Yoga and logged. */
 function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error {
@@ -123,14 +92,13 @@ function memoizeByJson<A, R>(render: (argument: A) => R): (argument: A) => R {
 
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
 export function createGateway(config: Config, deps: GatewayDeps): Gateway {
-  const metrics = deps.metrics ?? createMetrics();
+  const metrics = createMetrics();
   const cache = createResponseCache({ maxBytes: config.cacheMaxMb * 1024 * 1024 });
-  const kommo = config.api === 'kommo';
-  // The windows carry a margin: the upstream counts arrivals, and network jitter must not make a
-  // budget of exactly its limit look like one call too many.
-  const budget = kommo
-    ? { limit: config.kommoRatePerSecond, windowMs: 1_100, maxWaitMs: config.rateMaxWaitMs }
-    : { limit: config.v4RatePerMinute, windowMs: 61_000, maxWaitMs: config.rateMaxWaitMs };
+  const source = profileOf(config.source).connect(config.source, {
+    blockSize: config.upstreamPageSize,
+    lookupConcurrency: config.leadLookupConcurrency,
+  });
+  const budget = { limit: source.budget.limit, windowMs: source.budget.windowMs, maxWaitMs: config.rateMaxWaitMs };
   const shared = config.redisUrl
     ? createSharedStore({
         url: config.redisUrl,
@@ -149,16 +117,14 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       )
     : createRateLimiter(budget);
   const upstream = createUpstream({
-    baseUrl: kommo ? (config.kommoBaseUrl as string) : config.v4ApiUrl,
-    upstreamName: kommo ? 'Kommo API' : 'V4 API',
+    baseUrl: source.baseUrl,
+    upstreamName: source.upstreamName,
     dispatcher: deps.dispatcher,
     timeoutMs: config.upstreamTimeoutMs,
     retries: config.upstreamRetries,
     backoffMs: config.retryBackoffMs,
-    // The windows carry a margin: the upstream counts arrivals, and network jitter must not make a
-    // budget of exactly its limit look like one call too many.
     limiter,
-    budgetVariable: kommo ? 'LEADGRAPH_KOMMO_RATE_PER_SEC' : 'LEADGRAPH_V4_RATE_PER_MIN',
+    budgetVariable: source.budget.variable,
     maxWaitMs: config.rateMaxWaitMs,
     cache,
     ttlMs: { leads: config.cacheTtlLeadsSeconds * 1000, reference: config.cacheTtlReferenceSeconds * 1000 },
@@ -166,38 +132,14 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     shared: shared ?? undefined,
     sharedLockMs: config.upstreamTimeoutMs,
   });
-  const settings = {
-    defaultPageSize: config.defaultPageSize,
-    maxPageSize: config.maxPageSize,
-    leadLookupConcurrency: config.leadLookupConcurrency,
-  };
+  const settings = { defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
   const { logger } = deps;
   const requestIds = new WeakMap<Request, string>();
   let draining = false;
   const responseTtlMs = Math.min(config.cacheTtlLeadsSeconds, config.cacheTtlReferenceSeconds) * 1000;
-  // One tenant in single-tenant mode: its hashed keys are computed once, not per request.
-  const serverTenant = kommo
-    ? kommoTenant(config.kommoBaseUrl as string, config.kommoToken as string)
-    : config.v4Credentials
-      ? v4Tenant(config.v4ApiUrl, config.v4Credentials)
-      : null;
-  const tenantOf = (request: Request): { tenant: Tenant; workspaceId: string | null } => {
-    if (kommo) return { tenant: serverTenant as Tenant, workspaceId: null };
-    const credentials = credentialsFor(config, request);
-    const tenant = serverTenant && credentials === config.v4Credentials ? serverTenant : v4Tenant(config.v4ApiUrl, credentials);
-    return { tenant, workspaceId: credentials.workspaceId };
-  };
-  const sourceFor = (request: Request, requestLogger: Logger): LeadSource => {
-    const { tenant, workspaceId } = tenantOf(request);
-    const transport = upstream.transport(tenant, requestLogger);
-    if (kommo) return createKommoSource({ transport, blockSize: config.upstreamPageSize });
-    return createV4Source({
-      transport,
-      workspaceId: workspaceId as string,
-      integrationId: config.v4IntegrationId,
-      organizationId: config.v4OrganizationId,
-      blockSize: config.upstreamPageSize,
-    });
+  const adapterFor = (request: Request, requestLogger: Logger): LeadAdapter => {
+    const { tenant, createAdapter } = source.tenantOf(request);
+    return createAdapter(upstream.transport(tenant, requestLogger));
   };
 
   const yoga = createYoga<Record<string, unknown>, Context>({
@@ -213,8 +155,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       requestIds.set(request, requestId);
       const requestLogger = logger.child({ requestId });
       const signal = AbortSignal.any([request.signal, AbortSignal.timeout(config.requestTimeoutMs)]);
-      const source = sourceFor(request, requestLogger);
-      return createContext(deps.wrapSource ? deps.wrapSource(source) : source, settings, signal);
+      const adapter = adapterFor(request, requestLogger);
+      return createContext(deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter, settings, signal);
     },
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
     // The page inlines GraphiQL's whole bundle (~9 MB): render it once, not on every visit.
@@ -244,7 +186,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         enabled: () => responseTtlMs > 0 && config.responseCacheEntries > 0,
         session: (request) => {
           try {
-            return tenantOf(request).tenant.cacheKey;
+            return source.tenantOf(request).tenant.cacheKey;
           } catch {
             return `unauthenticated:${randomUUID()}`; // never shared; the request fails in the context anyway
           }

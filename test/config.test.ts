@@ -7,11 +7,9 @@ describe('configuration', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
       upstream: 'demo',
-      api: 'v4',
+      source: { kind: 'v4', apiUrl: 'https://api.data.v4.marketing', credentials: null },
       port: 4000,
       host: '127.0.0.1',
-      v4ApiUrl: 'https://api.data.v4.marketing',
-      v4Credentials: null,
       upstreamPageSize: 500,
       defaultPageSize: 50,
       maxPageSize: 250,
@@ -23,20 +21,17 @@ describe('configuration', () => {
   it('chooses the Kommo source from its settings, with Kommo defaults', () => {
     const config = loadConfig({ KOMMO_BASE_URL: 'https://acme.kommo.com/', KOMMO_TOKEN: 'tok' });
     expect(config).toMatchObject({
-      api: 'kommo',
+      source: { kind: 'kommo', baseUrl: 'https://acme.kommo.com', ratePerSecond: 7 },
       upstream: 'configured',
-      kommoBaseUrl: 'https://acme.kommo.com',
       upstreamPageSize: 250,
-      kommoRatePerSecond: 7,
     });
-    expect(loadConfig({ LEADGRAPH_SOURCE: 'kommo' })).toMatchObject({ api: 'kommo', upstream: 'demo' });
+    expect(loadConfig({ LEADGRAPH_SOURCE: 'kommo' })).toMatchObject({ source: { kind: 'kommo' }, upstream: 'demo' });
   });
 
   it('serves V4 when all three credentials are set', () => {
     const config = loadConfig({ V4_CLIENT_ID: 'c1', V4_CLIENT_SECRET: 's3cr3t', V4_WORKSPACE_ID: 'w1', V4_API_URL: 'http://127.0.0.1:9/' });
     expect(config.upstream).toBe('configured');
-    expect(config.api).toBe('v4');
-    expect(config.v4ApiUrl).toBe('http://127.0.0.1:9');
+    expect(config.source).toMatchObject({ kind: 'v4', apiUrl: 'http://127.0.0.1:9' });
   });
 
   const bad: [Record<string, string>, string, RegExp][] = [

@@ -7,7 +7,7 @@
 import * as jit from 'graphql-jit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
-import type { LeadSource } from '../src/sources/source.js';
+import type { LeadAdapter } from '../src/sources/adapter.js';
 import { type Harness, startHarness } from './support/harness.js';
 
 vi.mock('graphql-jit', async (original) => {
@@ -175,9 +175,10 @@ describe('compiled queries (LEADGRAPH_JIT)', () => {
   it('masks an unexpected error the same way, and logs its detail', async () => {
     // A source that fails with a programming error, not a domain error.
     const failing = {
-      wrapSource: (source: LeadSource) => ({
+      wrapSource: (source: LeadAdapter) => ({
         ...source,
         listUsers: () => Promise.reject(new TypeError('detail at /srv/leadgraph/secret-path')),
+        getUsers: () => Promise.reject(new TypeError('detail at /srv/leadgraph/secret-path')),
       }),
     };
     const fast = await startHarness({ upstream: demo, ...failing });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
 import { parseLead, parseList, parsePipelines, parseUser } from '../src/sources/kommo/records.js';
-import { type Harness, startHarness } from './support/harness.js';
+import { expectedLeads, type Harness, startHarness } from './support/harness.js';
 
 interface Body {
   data?: Record<string, unknown> | null;
@@ -204,6 +204,27 @@ describe('the same queries from both sources give the same answers', () => {
     const [a, b] = await Promise.all([ask(v4, query), ask(kommo, query)]);
     expect(a.errors).toBeUndefined();
     expect(b).toEqual(a);
+  });
+
+  it('looks up 300 lead references in two Kommo calls (filter[id][] lists of 250), with the same answers as V4', async () => {
+    const ids = Array.from({ length: 300 }, (_, i) => String(20000001 + i)); // 140 exist, 160 do not
+    const query = `query($representations: [_Any!]!) { _entities(representations: $representations) {
+      ... on Lead { kommoId name price pipeline { name } status { name } tags { name } } } }`;
+    const variables = { representations: ids.map((kommoId) => ({ __typename: 'Lead', kommoId })) };
+    demo.reset();
+    const fromKommo = await ask(kommo, query, variables);
+    expect(fromKommo.errors).toBeUndefined();
+    expect(demo.count('kommo:leads')).toBe(2);
+    expect(demo.count('kommo:pipelines')).toBe(1);
+    const entities = fromKommo.data?._entities as ({ kommoId: string; pipeline: { name: string } | null } | null)[];
+    expect(entities).toHaveLength(300);
+    const known = new Set(expectedLeads(demo, (row) => row.is_deleted !== true).map((lead) => lead.kommoId));
+    expect(entities.map((entity) => entity?.kommoId ?? null)).toEqual(ids.map((id) => (known.has(id) ? id : null)));
+    expect(entities.filter((entity) => entity !== null).every((entity) => entity.pipeline !== null)).toBe(true);
+    // Kommo lists no deleted leads: compare the leads both sources know.
+    const fromV4 = await ask(v4, query, variables);
+    const v4Entities = fromV4.data?._entities as ({ kommoId: string } | null)[];
+    expect(entities).toEqual(v4Entities.map((entity) => (entity && known.has(entity.kommoId) ? entity : null)));
   });
 });
 

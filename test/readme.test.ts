@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { type Harness, startHarness } from './support/harness.js';
@@ -23,16 +23,28 @@ describe('the README', () => {
       const response = await harness.post({ query: example, variables: { after: null } });
       const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
       expect(body.errors).toBeUndefined();
+      expect(Object.keys(body.data ?? {}).length).toBeGreaterThan(0);
       expect(Object.values(body.data ?? {}).every((value) => value !== null)).toBe(true);
     });
   }
 
   it('documents every configuration variable the code reads, with its real default', () => {
-    const source = readFileSync('src/config.ts', 'utf8');
+    // config.ts reads the common settings, each source's profile its own.
+    const files = [
+      'src/config.ts',
+      ...readdirSync('src/sources', { recursive: true, encoding: 'utf8' }).map((file) => `src/sources/${file}`),
+    ];
+    const source = files
+      .filter((file) => file.endsWith('profile.ts') || file === 'src/config.ts')
+      .map((file) => readFileSync(file, 'utf8'))
+      .join('\n');
     const variables = [
-      ...new Set([...source.matchAll(/'((?:V4|LEADGRAPH|PORT|HOST|LOG)[A-Z0-9_]*)'/g)].map((match) => match[1] as string)),
+      ...new Set([...source.matchAll(/'((?:V4|KOMMO|LEADGRAPH|PORT|HOST|LOG)[A-Z0-9_]*)'/g)].map((match) => match[1] as string)),
     ];
     expect(variables.length).toBeGreaterThan(8);
+    expect(variables).toEqual(
+      expect.arrayContaining(['KOMMO_BASE_URL', 'KOMMO_TOKEN', 'LEADGRAPH_KOMMO_RATE_PER_SEC', 'V4_CLIENT_SECRET']),
+    );
     for (const variable of variables) expect(readme).toContain(`\`${variable}\``);
     const defaults = loadConfig({});
     for (const [variable, value] of [
@@ -42,7 +54,7 @@ describe('the README', () => {
       ['LEADGRAPH_DEFAULT_PAGE_SIZE', defaults.defaultPageSize],
       ['LEADGRAPH_MAX_PAGE_SIZE', defaults.maxPageSize],
       ['LEADGRAPH_UPSTREAM_TIMEOUT_MS', defaults.upstreamTimeoutMs],
-      ['V4_API_URL', defaults.v4ApiUrl],
+      ['V4_API_URL', defaults.source.kind === 'v4' ? defaults.source.apiUrl : ''],
     ] as const) {
       expect(readme).toMatch(new RegExp(`\\|\\s*\`${variable}\`\\s*\\|\\s*\`${String(value).replace(/[.]/g, '\\.')}\`\\s*\\|`));
     }

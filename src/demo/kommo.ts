@@ -5,7 +5,7 @@
  * merged by the gateway's own V4 parser, so both sources describe exactly the same data.
  */
 import type { ServerResponse } from 'node:http';
-import { type Lead, mergeLeadFragments, type Pipeline, type User } from '../sources/source.js';
+import { type Lead, mergeLeadFragments, type Pipeline, type User } from '../sources/adapter.js';
 import { groupPipelineRows, parseLeadRow, parseUserRow } from '../sources/v4/rows.js';
 import type { DemoData } from './data.js';
 

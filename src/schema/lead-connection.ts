@@ -3,6 +3,7 @@ import { builder } from '../builder.js';
 import type { Context } from '../context.js';
 import { type ConnectionArgs, paginateLeads } from '../pagination.js';
 import { selectedFieldNames } from '../selection.js';
+import { checkSelection } from '../sources/filters.js';
 import { Lead } from './lead.js';
 import { LeadFilter, type LeadFilterInput, toLeadSelection } from './lead-filter.js';
 import { Pipeline } from './pipeline.js';
@@ -54,7 +55,7 @@ function prefetchReferences(info: GraphQLResolveInfo, context: Context): void {
 
 function resolveLeads(args: ConnectionArgs & { filter?: LeadFilterInput | null }, context: Context, scope?: Scope) {
   const selection = toLeadSelection(args.filter, scope);
-  if (selection) context.source.checkQuery?.(selection.query, selection.includeDeleted);
+  if (selection) checkSelection(context.adapter, selection.query, selection.includeDeleted);
   if (!selection) {
     return {
       edges: [],
@@ -63,7 +64,7 @@ function resolveLeads(args: ConnectionArgs & { filter?: LeadFilterInput | null }
       count: async () => 0,
     };
   }
-  return paginateLeads(selection, args, context.settings, context.source.blockSize, context.blocks(selection));
+  return paginateLeads(selection, args, context.settings, context.adapter.blockSize, context.blocks(selection));
 }
 
 type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;

@@ -1,7 +1,7 @@
 import { builder } from '../builder.js';
 import { BadUserInputError } from '../errors.js';
 import type { LeadSelection } from '../pagination.js';
-import type { LeadQuery } from '../sources/source.js';
+import type { LeadQuery } from '../sources/adapter.js';
 import { toId } from '../sources/values.js';
 
 export const DateTimeRange = builder.inputType('DateTimeRange', {

@@ -1,7 +1,6 @@
 import { builder } from '../builder.js';
-import { mapWithConcurrency } from '../concurrency.js';
 import { statusKey } from '../context.js';
-import type { Lead as LeadShape } from '../sources/source.js';
+import type { Lead as LeadShape } from '../sources/adapter.js';
 import { kommoId, parseKommoId } from './lead-filter.js';
 import { Pipeline } from './pipeline.js';
 import { Status } from './status.js';
@@ -13,12 +12,8 @@ export const Lead = builder.loadableNodeRef<LeadShape, string>('Lead', {
   toKey: (lead) => lead.kommoId,
   sort: true,
   cacheResolved: true,
-  // The V4 API filters leads by one id at a time: one upstream call per distinct lead, a bounded number at once.
-  load: async (ids, context) => {
-    const { leadLookupConcurrency } = context.settings;
-    const leads = await mapWithConcurrency(ids, leadLookupConcurrency, (id) => context.source.getLead(id, context.signal));
-    return leads.filter((lead) => lead !== null);
-  },
+  // The adapter batches as far as its upstream allows (Kommo: 250 ids a call; V4: one call per id, bounded concurrency).
+  load: (ids, context) => context.adapter.getLeads(ids, context.signal),
 });
 
 Lead.implement({

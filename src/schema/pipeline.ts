@@ -1,6 +1,6 @@
 import { builder } from '../builder.js';
 import { entriesFor } from '../context.js';
-import type { Pipeline as PipelineShape } from '../sources/source.js';
+import type { Pipeline as PipelineShape } from '../sources/adapter.js';
 import { kommoId, parseKommoId } from './lead-filter.js';
 import { Status } from './status.js';
 

@@ -1,6 +1,6 @@
 import { builder } from '../builder.js';
 import { entriesFor, statusKey } from '../context.js';
-import type { Status as StatusShape } from '../sources/source.js';
+import type { Status as StatusShape } from '../sources/adapter.js';
 import { Pipeline } from './pipeline.js';
 
 const WON = '142';

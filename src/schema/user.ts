@@ -1,8 +1,5 @@
 import { builder } from '../builder.js';
-import { mapWithConcurrency } from '../concurrency.js';
-import { entriesFor } from '../context.js';
-import { UpstreamError } from '../errors.js';
-import type { User as UserShape } from '../sources/source.js';
+import type { User as UserShape } from '../sources/adapter.js';
 import { kommoId, parseKommoId } from './lead-filter.js';
 import { UserGroup, UserRole } from './values.js';
 
@@ -10,18 +7,9 @@ export const User = builder.loadableNodeRef<UserShape, string>('User', {
   id: { resolve: (user) => user.kommoId },
   toKey: (user) => user.kommoId,
   sort: true,
-  // The users table is fetched whole once per request: any number of ids is one upstream call.
-  load: async (ids, context) => {
-    try {
-      return entriesFor((await context.userIndex()).byId, ids);
-    } catch (error) {
-      // A Kommo token without admin rights may not list users (403): fetch the ones needed, one by one.
-      const { getUser } = context.source;
-      if (!(error instanceof UpstreamError && error.code === 'UPSTREAM_FORBIDDEN' && getUser)) throw error;
-      const users = await mapWithConcurrency(ids, context.settings.leadLookupConcurrency, (id) => getUser(id, context.signal));
-      return users.filter((user) => user !== null);
-    }
-  },
+  // The users table is fetched whole once per request: any number of ids is one upstream call
+  // (the adapter falls back to one call per user where the token may not list them).
+  load: (ids, context) => context.adapter.getUsers(ids, context.signal),
 });
 
 User.implement({

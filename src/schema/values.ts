@@ -1,6 +1,6 @@
 /** Small value types hanging off Lead and User: no identity of their own in this graph. */
 import { builder } from '../builder.js';
-import type { CustomFieldEntry as Entry, CustomFieldValue as Field, IdName, Tag as TagShape } from '../sources/source.js';
+import type { CustomFieldEntry as Entry, CustomFieldValue as Field, IdName, Tag as TagShape } from '../sources/adapter.js';
 
 export const Tag = builder.objectRef<TagShape>('Tag').implement({
   description: 'A Kommo lead tag.',

@@ -1,5 +1,5 @@
 /** Tolerant readers of upstream values, shared by the source adapters and by id arguments. */
-import type { IdName } from './source.js';
+import type { IdName } from './adapter.js';
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

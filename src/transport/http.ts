@@ -6,6 +6,8 @@ export interface JsonGetter {
   getJson<T>(request: UpstreamRequest<T>): Promise<T>;
 }
 
+export type UpstreamQuery = Readonly<Record<string, string | readonly string[]>>;
+
 export interface UpstreamRequest<T = unknown> {
   /**
    * Turns the JSON body into what the adapter works with; the cache keeps the decoded value, so a
@@ -15,7 +17,8 @@ export interface UpstreamRequest<T = unknown> {
   readonly decode: (body: unknown) => T;
   /** Path under the base URL, e.g. `/v1/kommo/leads`; also the `endpoint` named in logs and errors. */
   readonly path: string;
-  readonly query: Readonly<Record<string, string>>;
+  /** Query parameters; a list is sent as the parameter repeated (Kommo's `filter[id][]=1&filter[id][]=2`). */
+  readonly query: UpstreamQuery;
   /** Which cache TTL applies: lead pages change faster than the reference tables. */
   readonly cacheClass: 'leads' | 'reference';
   readonly signal?: AbortSignal | undefined;

@@ -55,31 +55,6 @@ export interface Upstream {
   transport(tenant: Tenant, logger: Logger): JsonGetter;
 }
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
-
-export function v4Tenant(baseUrl: string, credentials: { clientId: string; clientSecret: string; workspaceId: string }): Tenant {
-  const credentialKey = sha256(['v4', baseUrl, credentials.clientId, sha256(credentials.clientSecret)].join('\0'));
-  const cacheKey = sha256([credentialKey, credentials.workspaceId].join('\0'));
-  return {
-    credentialKey,
-    cacheKey,
-    label: cacheKey.slice(0, 10),
-    headers: { 'x-client-id': credentials.clientId, 'x-client-secret': credentials.clientSecret },
-    secrets: [credentials.clientSecret],
-  };
-}
-
-export function kommoTenant(baseUrl: string, token: string): Tenant {
-  const credentialKey = sha256(['kommo', baseUrl, sha256(token)].join('\0'));
-  return {
-    credentialKey,
-    cacheKey: credentialKey, // one account per base URL and token
-    label: credentialKey.slice(0, 10),
-    headers: { authorization: `Bearer ${token}` },
-    secrets: [token],
-  };
-}
-
 const RETRYABLE = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_RATE_LIMITED']);
 
 export function createUpstream(options: UpstreamOptions): Upstream {
@@ -97,7 +72,9 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       async function fetchWithRetries(request: UpstreamRequest, signal: AbortSignal) {
         const url = new URL(base);
         url.pathname = basePath + request.path;
-        for (const key of Object.keys(request.query).sort()) url.searchParams.set(key, request.query[key] as string);
+        for (const key of Object.keys(request.query).sort()) {
+          for (const value of [request.query[key] ?? []].flat()) url.searchParams.append(key, value);
+        }
         const endpoint = request.path;
         let waitedMs = 0;
         for (let attempt = 0; ; attempt += 1) {
@@ -166,7 +143,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
           const started = performance.now();
           const query = Object.keys(request.query)
             .sort()
-            .map((key) => `${key}=${encodeURIComponent(request.query[key] as string)}`)
+            .flatMap((key) => [request.query[key] ?? []].flat().map((value) => `${key}=${encodeURIComponent(value)}`))
             .join('&');
           const key = `${tenant.cacheKey}|${request.path}?${query}`;
           let loaded: Awaited<ReturnType<typeof fetchWithRetries>> | undefined;

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { type DemoUpstream, type DemoUpstreamOptions, startDemoUpstream } from '../../src/demo/server.js';
 import { createGateway, type Gateway } from '../../src/server.js';
-import type { LeadSource } from '../../src/sources/source.js';
+import type { LeadAdapter } from '../../src/sources/adapter.js';
 import { createUpstreamAgent } from '../../src/transport/http.js';
 
 export interface Harness {
@@ -37,7 +37,7 @@ export interface HarnessOptions {
   /** Which API the gateway reads from the demo (default v4). */
   readonly api?: 'v4' | 'kommo';
   /** Wraps the V4 source the config describes (to inject failures the transport cannot). */
-  readonly wrapSource?: (source: LeadSource) => LeadSource;
+  readonly wrapSource?: (adapter: LeadAdapter) => LeadAdapter;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -67,7 +67,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   const logger = pino({ level: 'debug' }, sink);
   const dispatcher = createUpstreamAgent(config.upstreamTimeoutMs);
-  const gateway = createGateway(config, { dispatcher, logger, wrapSource: options.wrapSource });
+  const gateway = createGateway(config, { dispatcher, logger, wrapAdapter: options.wrapSource });
   const server: Server = createServer(gateway.yoga);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;

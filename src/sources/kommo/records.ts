@@ -4,7 +4,7 @@
  * mapping: a bad value becomes null, never a failed page.
  */
 import { UpstreamError } from '../../errors.js';
-import type { CustomFieldEntry, CustomFieldValue, Lead, Pipeline, Status, Tag, User } from '../source.js';
+import type { CustomFieldEntry, CustomFieldValue, Lead, Pipeline, Status, Tag, User } from '../adapter.js';
 import { idName, isRecord, toId, toInt } from '../values.js';
 
 type Record_ = Readonly<Record<string, unknown>>;

@@ -4,7 +4,7 @@
  * null or a documented fallback, and never fails the page.
  */
 import { UpstreamError } from '../../errors.js';
-import type { CustomFieldEntry, CustomFieldValue, IdName, Lead, LeadFragment, Pipeline, Status, Tag, User } from '../source.js';
+import type { CustomFieldEntry, CustomFieldValue, IdName, Lead, LeadFragment, Pipeline, Status, Tag, User } from '../adapter.js';
 import { idName, isRecord, toId, toInt, toNumber } from '../values.js';
 
 type Row = Readonly<Record<string, unknown>>;

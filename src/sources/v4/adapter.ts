@@ -1,15 +1,20 @@
+import { mapWithConcurrency } from '../../concurrency.js';
 import { UpstreamError } from '../../errors.js';
 import type { JsonGetter } from '../../transport/http.js';
-import { type Lead, type LeadBlock, type LeadFragment, type LeadQuery, type LeadSource, mergeLeadFragments } from '../source.js';
+import { type Lead, type LeadAdapter, type LeadBlock, type LeadFragment, mergeLeadFragments, type User } from '../adapter.js';
+import { filterParams } from '../filters.js';
+import { v4Filters } from './filters.js';
 import { groupPipelineRows, leadFragment, parseEnvelope, parseLeadRow, parseUserRow, type V4Page } from './rows.js';
 
-export interface V4SourceOptions {
+export interface V4AdapterOptions {
   readonly transport: JsonGetter;
   readonly workspaceId: string;
   readonly integrationId?: string | null | undefined;
   readonly organizationId?: string | null | undefined;
   /** The fixed upstream `limit` of a leads block (1..5000). */
   readonly blockSize: number;
+  /** Upstream calls in flight when leads are looked up one id at a time. */
+  readonly lookupConcurrency: number;
 }
 
 const LEADS = '/v1/kommo/leads';
@@ -20,27 +25,9 @@ const MAX_LIMIT = 5000;
 /** Bounds every "follow hasNextPage" loop: 50 pages of 5000 rows is far past any real table. */
 const MAX_PAGES = 50;
 
-/** The V4 leads query parameters for a domain query (single-valued equality filters, ISO times). */
-function leadQueryParams(query: LeadQuery): Record<string, string> {
-  const params: Record<string, string> = {};
-  const set = (name: string, value: string | Date | undefined): void => {
-    if (value !== undefined) params[name] = value instanceof Date ? value.toISOString() : value;
-  };
-  set('statusId', query.statusId);
-  set('pipelineId', query.pipelineId);
-  set('responsibleUserId', query.responsibleUserId);
-  set('groupId', query.groupId);
-  set('lossReasonId', query.lossReasonId);
-  set('tagId', query.tagId);
-  set('tagName', query.tagName);
-  set('createdStart', query.createdFrom);
-  set('createdEnd', query.createdTo);
-  set('lastModifiedStart', query.updatedFrom);
-  set('lastModifiedEnd', query.updatedTo);
-  return params;
-}
+const SOURCE_NAME = 'the v4 source';
 
-export function createV4Source(options: V4SourceOptions): LeadSource {
+export function createV4Adapter(options: V4AdapterOptions): LeadAdapter {
   const { transport, blockSize } = options;
   const scope: Record<string, string> = { workspaceId: options.workspaceId };
   if (options.integrationId) scope.integrationId = options.integrationId;
@@ -103,32 +90,57 @@ export function createV4Source(options: V4SourceOptions): LeadSource {
     });
   }
 
+  /** One lead with all its rows merged; the V4 API filters by one lead id at a time. */
+  async function getLead(kommoId: string, signal?: AbortSignal): Promise<Lead | null> {
+    const rows = await getAllRows(LEADS, { leadId: kommoId }, signal);
+    let lead: Lead | null = null;
+    for (const row of rows) {
+      const fragment = parseLeadRow(row);
+      if (fragment?.kommoId !== kommoId) continue;
+      lead = lead ? mergeLeadFragments(lead, fragment) : fragment;
+    }
+    return lead;
+  }
+
+  // The users table is one call; an adapter lives for one request, so it is read at most once.
+  let users: Promise<readonly User[]> | undefined;
+  const listUsers = (signal?: AbortSignal): Promise<readonly User[]> => {
+    users ??= getAllRows(USERS, {}, signal).then((rows) => {
+      const byId = new Map(
+        rows
+          .map(parseUserRow)
+          .filter((user) => user !== null)
+          .map((user) => [user.kommoId, user]),
+      );
+      return [...byId.values()];
+    });
+    return users;
+  };
+
   return {
+    sourceName: SOURCE_NAME,
     blockSize,
+    filters: v4Filters,
+    deletedLeads: 'listed',
 
     readLeadBlock(query, index, signal): Promise<LeadBlock> {
-      return getPage(LEADS, leadQueryParams(query), index + 1, blockSize, (page) => decodeBlock(page, index), signal);
+      return getPage(LEADS, filterParams(v4Filters, query, SOURCE_NAME), index + 1, blockSize, (page) => decodeBlock(page, index), signal);
     },
 
-    async getLead(kommoId, signal) {
-      const rows = await getAllRows(LEADS, { leadId: kommoId }, signal);
-      let lead: Lead | null = null;
-      for (const row of rows) {
-        const fragment = parseLeadRow(row);
-        if (fragment?.kommoId !== kommoId) continue;
-        lead = lead ? mergeLeadFragments(lead, fragment) : fragment;
-      }
-      return lead;
+    async getLeads(kommoIds, signal) {
+      const leads = await mapWithConcurrency(kommoIds, options.lookupConcurrency, (id) => getLead(id, signal));
+      return leads.filter((lead) => lead !== null);
     },
 
     async listPipelines(signal) {
       return groupPipelineRows(await getAllRows(PIPELINES, {}, signal));
     },
 
-    async listUsers(signal) {
-      const users = (await getAllRows(USERS, {}, signal)).map(parseUserRow);
-      const byId = new Map(users.filter((user) => user !== null).map((user) => [user.kommoId, user]));
-      return [...byId.values()];
+    listUsers,
+
+    async getUsers(kommoIds, signal) {
+      const wanted = new Set(kommoIds);
+      return (await listUsers(signal)).filter((user) => wanted.has(user.kommoId));
     },
   };
 }

@@ -1,4 +1,4 @@
-/** What a source adapter serves, in domain terms. The V4 and (later) Kommo adapters implement it. */
+/** What a source adapter serves, in domain terms: the interface the V4 and Kommo adapters implement. */
 
 export interface IdName {
   readonly kommoId: string;
@@ -115,21 +115,48 @@ export interface LeadBlock {
   readonly totalRows: number | null;
 }
 
-export interface LeadSource {
+/**
+ * A source adapter, created per request for one tenant: it turns domain questions into upstream
+ * calls through its transport and upstream answers into domain objects.
+ */
+export interface LeadAdapter {
+  /** How errors name this source, e.g. "the kommo source". */
+  readonly sourceName: string;
   /** Rows per block: block `i` holds rows `[i * blockSize, (i + 1) * blockSize)`. */
   readonly blockSize: number;
+  /** What this source sends upstream for each filter, or why it cannot apply it. */
+  readonly filters: FilterTable;
+  /** Whether it can list deleted leads with the others (`includeDeleted`), or why not. */
+  readonly deletedLeads: 'listed' | { readonly refuse: string };
   readLeadBlock(query: LeadQuery, index: number, signal?: AbortSignal): Promise<LeadBlock>;
-  /** One lead with all its rows merged, deleted or not; null when the upstream does not know it. */
-  getLead(kommoId: string, signal?: AbortSignal): Promise<Lead | null>;
+  /**
+   * The leads with these ids (distinct, validated), each with all its rows merged, deleted or not;
+   * ids the upstream does not know are missing from the result. Batched as far as the source allows.
+   */
+  getLeads(kommoIds: readonly string[], signal?: AbortSignal): Promise<readonly Lead[]>;
   /** Every pipeline with its statuses (the whole table, however many upstream pages). */
   listPipelines(signal?: AbortSignal): Promise<readonly Pipeline[]>;
   /** Every user (the whole table). */
   listUsers(signal?: AbortSignal): Promise<readonly User[]>;
-  /** One user, for when the token may not list them all (Kommo without admin rights). */
-  getUser?(kommoId: string, signal?: AbortSignal): Promise<User | null>;
-  /** Refuses (BAD_USER_INPUT, naming the filter and the source) a query this source cannot apply. */
-  checkQuery?(query: LeadQuery, includeDeleted: boolean): void;
+  /** The users with these ids, however the source can get them (missing ids are left out). */
+  getUsers(kommoIds: readonly string[], signal?: AbortSignal): Promise<readonly User[]>;
 }
+
+/** A filter the adapter cannot apply, and why (shown to the client). */
+export interface FilterRefusal {
+  readonly refuse: string;
+}
+
+/**
+ * How one filter reaches the upstream: the query parameters it adds (given the whole query, for
+ * filters that combine), or a refusal. `{}` means the filter is applied locally only.
+ */
+export type FilterRule<K extends keyof LeadQuery> =
+  | FilterRefusal
+  | { readonly send: (value: NonNullable<LeadQuery[K]>, query: LeadQuery) => Readonly<Record<string, string>> | FilterRefusal };
+
+/** Every filter of `LeadQuery`, each with its rule: a filter added to `LeadQuery` and missing here does not compile. */
+export type FilterTable = { readonly [K in keyof LeadQuery]-?: FilterRule<K> };
 
 /** Merges a later fragment of the same lead into the lead so far: tags are unioned by id. */
 export function mergeLeadFragments(first: Lead, next: Lead): Lead {

@@ -1,0 +1,139 @@
+import { mapWithConcurrency } from '../../concurrency.js';
+import { UpstreamError } from '../../errors.js';
+import type { JsonGetter, UpstreamQuery } from '../../transport/http.js';
+import type { Lead, LeadAdapter, LeadBlock, LeadFragment, User } from '../adapter.js';
+import { filterParams } from '../filters.js';
+import { kommoFilters } from './filters.js';
+import { type KommoList, parseLead, parseList, parsePipelines, parseUser } from './records.js';
+
+export interface KommoAdapterOptions {
+  readonly transport: JsonGetter;
+  /** Leads per upstream page (Kommo allows at most 250). */
+  readonly blockSize: number;
+  /** Upstream calls in flight when users are looked up one at a time. */
+  readonly lookupConcurrency: number;
+}
+
+const LEADS = '/api/v4/leads';
+const PIPELINES = '/api/v4/leads/pipelines';
+const USERS = '/api/v4/users';
+const WITH_LEAD = 'contacts,loss_reason,source_id';
+const KOMMO_MAX_LIMIT = 250;
+/** Bounds every "follow _links.next" loop. */
+const MAX_PAGES = 50;
+
+const SOURCE_NAME = 'the kommo source';
+/** Ids per `filter[id][]` lookup: a page holds at most 250 leads. */
+const IDS_PER_CALL = KOMMO_MAX_LIMIT;
+
+export function createKommoAdapter(options: KommoAdapterOptions): LeadAdapter {
+  const { transport, blockSize } = options;
+
+  const getList = (path: string, key: string, query: UpstreamQuery, signal: AbortSignal | undefined, cacheClass: 'leads' | 'reference') =>
+    transport.getJson<KommoList>({ path, query, cacheClass, decode: (body) => parseList(body, key, path), signal });
+
+  async function getUser(kommoId: string, signal?: AbortSignal): Promise<User | null> {
+    const path = `${USERS}/${kommoId}`;
+    try {
+      return await transport.getJson({
+        path,
+        query: { with: 'role,group' },
+        cacheClass: 'reference',
+        decode: (body) => (body && typeof body === 'object' ? parseUser(body as Record<string, unknown>) : null),
+        signal,
+      });
+    } catch (error) {
+      // Kommo answers 404 (or 204) for a user id it does not know: that is a missing user, not a failure.
+      if (error instanceof UpstreamError && error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  async function readUsers(signal?: AbortSignal): Promise<readonly User[]> {
+    const users: User[] = [];
+    for (let page = 1; page <= MAX_PAGES; page += 1) {
+      const list = await getList(
+        USERS,
+        'users',
+        { page: String(page), limit: String(KOMMO_MAX_LIMIT), with: 'role,group' },
+        signal,
+        'reference',
+      );
+      for (const item of list.items) {
+        const user = parseUser(item);
+        if (user) users.push(user);
+      }
+      if (!list.hasNext) return users;
+    }
+    throw new UpstreamError('UPSTREAM_BAD_RESPONSE', `Kommo API GET ${USERS} kept reporting more pages after ${MAX_PAGES}`, {
+      endpoint: USERS,
+    });
+  }
+  // An adapter lives for one request: the users table is read at most once per request.
+  let users: Promise<readonly User[]> | undefined;
+  const listUsers = (signal?: AbortSignal): Promise<readonly User[]> => {
+    users ??= readUsers(signal);
+    return users;
+  };
+
+  return {
+    sourceName: SOURCE_NAME,
+    blockSize,
+    filters: kommoFilters,
+    deletedLeads: { refuse: 'the Kommo API does not return deleted leads with the others' },
+
+    async readLeadBlock(query, index, signal): Promise<LeadBlock> {
+      const list = await getList(
+        LEADS,
+        'leads',
+        { ...filterParams(kommoFilters, query, SOURCE_NAME), with: WITH_LEAD, page: String(index + 1), limit: String(blockSize) },
+        signal,
+        'leads',
+      );
+      const fragments: LeadFragment[] = [];
+      list.items.forEach((item, offset) => {
+        const lead = parseLead(item);
+        if (lead) fragments.push({ kommoId: lead.kommoId, lead, position: index * blockSize + offset });
+      });
+      // No totals for leads: there is a next page while `_links.next` is present.
+      return { fragments, isLast: !list.hasNext || list.items.length === 0, totalRows: null };
+    },
+
+    async getLeads(kommoIds, signal) {
+      // `filter[id][]` takes a list: one call per 250 ids.
+      const chunks: string[][] = [];
+      for (let start = 0; start < kommoIds.length; start += IDS_PER_CALL) chunks.push(kommoIds.slice(start, start + IDS_PER_CALL));
+      const wanted = new Set(kommoIds);
+      const pages = await Promise.all(
+        chunks.map((ids) =>
+          getList(LEADS, 'leads', { 'filter[id][]': ids, with: WITH_LEAD, limit: String(KOMMO_MAX_LIMIT) }, signal, 'leads'),
+        ),
+      );
+      return pages.flatMap((list) => list.items.map(parseLead).filter((lead): lead is Lead => lead !== null && wanted.has(lead.kommoId)));
+    },
+
+    async listPipelines(signal) {
+      return transport.getJson({
+        path: PIPELINES,
+        query: {},
+        cacheClass: 'reference',
+        decode: (body) => parsePipelines(body, PIPELINES),
+        signal,
+      });
+    },
+
+    listUsers,
+
+    async getUsers(kommoIds, signal) {
+      try {
+        const wanted = new Set(kommoIds);
+        return (await listUsers(signal)).filter((user) => wanted.has(user.kommoId));
+      } catch (error) {
+        // A token without admin rights may not list users (403): fetch the ones needed, one by one.
+        if (!(error instanceof UpstreamError && error.code === 'UPSTREAM_FORBIDDEN')) throw error;
+        const found = await mapWithConcurrency(kommoIds, options.lookupConcurrency, (id) => getUser(id, signal));
+        return found.filter((user) => user !== null);
+      }
+    },
+  };
+}

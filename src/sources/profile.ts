@@ -1,0 +1,75 @@
+/**
+ * A source profile: everything that differs between the upstream APIs the gateway can read, as one
+ * object per source. config.ts, server.ts, serve.ts and the transport read profiles; none of them
+ * branches on which source is configured. Profiles are listed in profiles.ts.
+ */
+import type { DemoUpstream } from '../demo/server.js';
+import type { Env } from '../env.js';
+import type { JsonGetter } from '../transport/http.js';
+import type { Tenant } from '../transport/upstream.js';
+import type { LeadAdapter } from './adapter.js';
+
+/** What every source's settings carry: `kind` names the profile (the `LEADGRAPH_SOURCE` value). */
+export interface SourceSettings {
+  readonly kind: string;
+}
+
+/** What a profile reads from the environment. */
+export interface SourceReading<S extends SourceSettings> {
+  readonly settings: S;
+  /** Its credentials are set (choosing it by default, and conflicting with another source chosen). */
+  readonly credentialsSet: boolean;
+  /** It can serve a real account as configured; otherwise the gateway starts the embedded demo. */
+  readonly configured: boolean;
+}
+
+export interface SourceProfile<S extends SourceSettings> {
+  readonly kind: S['kind'];
+  /** The upstream as errors and logs name it, e.g. "V4 API". */
+  readonly upstreamName: string;
+  /** The variables that hold its credentials, as messages list them. */
+  readonly credentialVariables: readonly string[];
+  /** `LEADGRAPH_UPSTREAM_PAGE_SIZE`: its default and the upstream's largest `limit`. */
+  readonly pageSize: { readonly default: number; readonly max: number };
+  /** Variables only this source reads: set while another source is chosen, they are a start-up error. */
+  readonly ownVariables: readonly string[];
+  /** Reads and validates its settings (ConfigError naming the variable). */
+  read(env: Env): SourceReading<S>;
+  /** The same settings, pointed at the embedded demo upstream's account. */
+  withDemo(settings: S, demo: DemoUpstream): S;
+  /** The base URL of its upstream, for the start-up log. */
+  baseUrl(settings: S): string;
+  /** The runtime of these settings: budget, HTTP rules, and how a request finds its tenant and adapter. */
+  connect(settings: S, options: ConnectOptions): SourceRuntime;
+}
+
+export interface ConnectOptions {
+  /** Rows (V4) or leads (Kommo) per upstream block: `LEADGRAPH_UPSTREAM_PAGE_SIZE`. */
+  readonly blockSize: number;
+  /** Upstream calls in flight when records are looked up one id at a time. */
+  readonly lookupConcurrency: number;
+}
+
+/** A client-side budget: at most `limit` calls in any rolling `windowMs`, per credential. */
+export interface Budget {
+  readonly limit: number;
+  readonly windowMs: number;
+  /** The setting that sizes it, named in the error when it is used up. */
+  readonly variable: string;
+}
+
+export interface SourceRuntime {
+  readonly upstreamName: string;
+  readonly baseUrl: string;
+  readonly budget: Budget;
+  /**
+   * The tenant a request reads as, and how to build its adapter. Throws a DomainError
+   * (UNAUTHENTICATED) when the request lacks what this mode needs.
+   */
+  tenantOf(request: Request): RequestTenant;
+}
+
+export interface RequestTenant {
+  readonly tenant: Tenant;
+  createAdapter(transport: JsonGetter): LeadAdapter;
+}
