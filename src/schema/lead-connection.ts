@@ -4,11 +4,8 @@ import type { Context } from '../context.js';
 import { type ConnectionArgs, paginateLeads } from '../pagination.js';
 import { selectedFieldNames } from '../selection.js';
 import { checkSelection } from '../sources/filters.js';
-import { Lead } from './lead.js';
 import { LeadFilter, type LeadFilterInput, toLeadSelection } from './lead-filter.js';
-import { Pipeline } from './pipeline.js';
-import { Status } from './status.js';
-import { User } from './user.js';
+import { Lead, Pipeline, Status, User } from './refs.js';
 
 export const LeadConnection = builder.connectionObject(
   {

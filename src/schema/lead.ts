@@ -1,20 +1,7 @@
-import { builder } from '../builder.js';
 import { statusKey } from '../context.js';
-import type { Lead as LeadShape } from '../sources/adapter.js';
-import { kommoId, parseKommoId } from './lead-filter.js';
-import { Pipeline } from './pipeline.js';
-import { Status } from './status.js';
-import { User } from './user.js';
+import { entityByKommoIdField, kommoIdEntity } from './entity.js';
+import { Lead, Pipeline, Status, User } from './refs.js';
 import { Contact, CustomFieldValue, LeadSource, LossReason, Tag } from './values.js';
-
-export const Lead = builder.loadableNodeRef<LeadShape, string>('Lead', {
-  id: { resolve: (lead) => lead.kommoId },
-  toKey: (lead) => lead.kommoId,
-  sort: true,
-  cacheResolved: true,
-  // The adapter batches as far as its upstream allows (Kommo: 250 ids a call; V4: one call per id, bounded concurrency).
-  load: (ids, context) => context.adapter.getLeads(ids, context.signal),
-});
 
 Lead.implement({
   description: 'A Kommo lead (deal): what is being sold, to whom, at which stage, by whom.',
@@ -86,23 +73,10 @@ Lead.implement({
   }),
 });
 
-builder.queryFields((t) => ({
-  lead: t.field({
-    type: Lead,
-    nullable: true,
-    description: 'One lead by its Kommo id, deleted or not (see `isDeleted`); null when it does not exist. Costs one upstream call.',
-    args: { kommoId: t.arg.id({ required: true, description: 'The Kommo lead id.' }) },
-    resolve: (_root, args) => kommoId(args.kommoId, 'kommoId'),
-  }),
-}));
-
-builder.asEntity(Lead, {
-  key: builder.selection<{ kommoId: string }>('kommoId'),
-  // One upstream call per distinct lead (V4 filters by one lead id), de-duplicated per request and
-  // run with bounded concurrency by the loader.
-  resolveReference: (reference, context) => {
-    // A representation with an id that cannot exist is a missing entity, not a failed batch.
-    const id = parseKommoId(reference.kommoId);
-    return id === null ? null : Lead.getDataloader(context).load(id);
-  },
-});
+entityByKommoIdField(
+  Lead,
+  'lead',
+  'One lead by its Kommo id, deleted or not (see `isDeleted`); null when it does not exist. Costs one upstream call.',
+  'The Kommo lead id.',
+);
+kommoIdEntity(Lead);

@@ -1,16 +1,6 @@
 import { builder } from '../builder.js';
-import { entriesFor } from '../context.js';
-import type { Pipeline as PipelineShape } from '../sources/adapter.js';
-import { kommoId, parseKommoId } from './lead-filter.js';
-import { Status } from './status.js';
-
-export const Pipeline = builder.loadableNodeRef<PipelineShape, string>('Pipeline', {
-  id: { resolve: (pipeline) => pipeline.kommoId },
-  toKey: (pipeline) => pipeline.kommoId,
-  sort: true,
-  // The pipelines table is small and fetched whole: any number of ids is one upstream call per request.
-  load: async (ids, context) => entriesFor((await context.pipelineIndex()).byId, ids),
-});
+import { entityByKommoIdField, kommoIdEntity } from './entity.js';
+import { Pipeline, Status } from './refs.js';
 
 Pipeline.implement({
   description: 'A Kommo sales pipeline: an ordered list of stages (statuses) that leads move through.',
@@ -34,21 +24,7 @@ builder.queryFields((t) => ({
     description: 'All pipelines with their stages. One upstream call.',
     resolve: async (_root, _args, context) => (await context.pipelineIndex()).pipelines,
   }),
-  pipeline: t.field({
-    type: Pipeline,
-    nullable: true,
-    description: 'One pipeline by its Kommo id; null when it does not exist.',
-    args: { kommoId: t.arg.id({ required: true, description: 'The Kommo pipeline id.' }) },
-    resolve: (_root, args) => kommoId(args.kommoId, 'kommoId'),
-  }),
 }));
 
-builder.asEntity(Pipeline, {
-  key: builder.selection<{ kommoId: string }>('kommoId'),
-  // Through the per-request loader: any number of representations is one upstream call.
-  resolveReference: (reference, context) => {
-    // A representation with an id that cannot exist is a missing entity, not a failed batch.
-    const id = parseKommoId(reference.kommoId);
-    return id === null ? null : Pipeline.getDataloader(context).load(id);
-  },
-});
+entityByKommoIdField(Pipeline, 'pipeline', 'One pipeline by its Kommo id; null when it does not exist.', 'The Kommo pipeline id.');
+kommoIdEntity(Pipeline);

@@ -1,7 +1,6 @@
 import { builder } from '../builder.js';
-import { entriesFor, statusKey } from '../context.js';
 import type { Status as StatusShape } from '../sources/adapter.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline, Status } from './refs.js';
 
 const WON = '142';
 const LOST = '143';
@@ -21,14 +20,6 @@ export function statusKind(status: StatusShape): 'INCOMING' | 'IN_PROGRESS' | 'W
   if (status.kommoId === LOST) return 'LOST';
   return status.type === 1 ? 'INCOMING' : 'IN_PROGRESS';
 }
-
-export const Status = builder.loadableNodeRef<StatusShape, string>('Status', {
-  // A status is (pipeline, status id): 142 and 143 exist in every pipeline with the same ids.
-  id: { resolve: (status) => statusKey(status.pipelineId, status.kommoId) },
-  toKey: (status) => statusKey(status.pipelineId, status.kommoId),
-  sort: true,
-  load: async (keys, context) => entriesFor((await context.pipelineIndex()).statuses, keys),
-});
 
 Status.implement({
   description: 'A stage of a pipeline. Identified by pipeline and status id together: 142 (won) and 143 (lost) exist in every pipeline.',

@@ -1,0 +1,42 @@
+/**
+ * The entity refs, declared before any type file implements them (as the Pothos examples do), so
+ * type files that point at each other (a pipeline's statuses, a status's pipeline) import refs from
+ * here and never each other. Each ref carries its per-request loader.
+ */
+import { builder } from '../builder.js';
+import { entriesFor, statusKey } from '../context.js';
+import type { Lead as LeadShape, Pipeline as PipelineShape, Status as StatusShape, User as UserShape } from '../sources/adapter.js';
+
+export const Lead = builder.loadableNodeRef<LeadShape, string>('Lead', {
+  id: { resolve: (lead) => lead.kommoId },
+  toKey: (lead) => lead.kommoId,
+  sort: true,
+  cacheResolved: true,
+  // The adapter batches as far as its upstream allows (Kommo: 250 ids a call; V4: one call per id, bounded concurrency).
+  load: (ids, context) => context.adapter.getLeads(ids, context.signal),
+});
+
+export const Pipeline = builder.loadableNodeRef<PipelineShape, string>('Pipeline', {
+  id: { resolve: (pipeline) => pipeline.kommoId },
+  toKey: (pipeline) => pipeline.kommoId,
+  sort: true,
+  // The pipelines table is small and fetched whole: any number of ids is one upstream call per request.
+  load: async (ids, context) => entriesFor((await context.pipelineIndex()).byId, ids),
+});
+
+export const Status = builder.loadableNodeRef<StatusShape, string>('Status', {
+  // A status is (pipeline, status id): 142 and 143 exist in every pipeline with the same ids.
+  id: { resolve: (status) => statusKey(status.pipelineId, status.kommoId) },
+  toKey: (status) => statusKey(status.pipelineId, status.kommoId),
+  sort: true,
+  load: async (keys, context) => entriesFor((await context.pipelineIndex()).statuses, keys),
+});
+
+export const User = builder.loadableNodeRef<UserShape, string>('User', {
+  id: { resolve: (user) => user.kommoId },
+  toKey: (user) => user.kommoId,
+  sort: true,
+  // The users table is fetched whole once per request: any number of ids is one upstream call
+  // (the adapter falls back to one call per user where the token may not list them).
+  load: (ids, context) => context.adapter.getUsers(ids, context.signal),
+});
