@@ -60,6 +60,22 @@ describe('bad input gets a clear BAD_USER_INPUT and nothing else', () => {
     ],
     ['an empty tag name', '{ leads(filter: { tagName: "  " }) { edges { cursor } } }', /"filter.tagName" must be 1 to 200 characters/],
     ['a global id that is not ours', '{ node(id: "bm9wZQ==") { id } }', /is not an id of this API/],
+    [
+      'an impossible date (30 February)',
+      '{ leads(filter: { createdAt: { from: "2026-02-30" } }) { edges { cursor } } }',
+      /DateTime must be/,
+    ],
+    ['an impossible hour', '{ leads(filter: { updatedAt: { to: "2026-05-01T24:30:00Z" } }) { edges { cursor } } }', /DateTime must be/],
+    [
+      'a nested filter with a bad range, even when it contradicts its parent',
+      '{ pipeline(kommoId: "7000001") { leads(filter: { pipelineId: "7000002", createdAt: { from: "2026-02-01", to: "2026-01-01" } }) { edges { cursor } } } }',
+      /"filter.createdAt": "from" .* is after "to"/,
+    ],
+    [
+      'a nested filter with a blank tag name, even when it contradicts its parent',
+      '{ users { leads(filter: { responsibleUserId: "1", tagName: " " }) { edges { cursor } } } }',
+      /"filter.tagName" must be 1 to 200 characters/,
+    ],
   ];
 
   for (const [name, text, message] of cases) {

@@ -73,13 +73,15 @@ export function toLeadSelection(
   filter: LeadFilterInput | null | undefined,
   scope: Partial<Record<(typeof ID_FIELDS)[number], string>> = {},
 ): LeadSelection | null {
+  // The whole filter is validated before the scope is applied: a nested filter is refused exactly as the root's is.
   const query: { -readonly [K in keyof LeadQuery]: LeadQuery[K] } = {};
+  let contradicts = false;
   for (const field of ID_FIELDS) {
     const given = filter?.[field];
     // Group 0 is Kommo's main group; every other id is positive.
     const value = given === null || given === undefined ? undefined : kommoId(given, `filter.${field}`, field === 'groupId');
     const scoped = scope[field];
-    if (scoped !== undefined && value !== undefined && scoped !== value) return null;
+    if (scoped !== undefined && value !== undefined && scoped !== value) contradicts = true;
     const chosen = scoped ?? value;
     if (chosen !== undefined) query[field] = chosen;
   }
@@ -94,5 +96,5 @@ export function toLeadSelection(
   if (created.to) query.createdTo = created.to;
   if (updated.from) query.updatedFrom = updated.from;
   if (updated.to) query.updatedTo = updated.to;
-  return { query, includeDeleted: filter?.includeDeleted ?? false };
+  return contradicts ? null : { query, includeDeleted: filter?.includeDeleted ?? false };
 }
