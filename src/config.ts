@@ -50,6 +50,10 @@ export interface Config {
   readonly expectedReplicas: number;
   /** `LEADGRAPH_REDIS_MAX_VALUE_KB` (default 2048): larger upstream bodies stay in the local cache only. */
   readonly redisMaxValueKb: number;
+  /** `LEADGRAPH_CORS_ORIGINS`: origins (exact `scheme://host[:port]`, comma-separated) allowed to read responses in a browser; none by default. */
+  readonly corsOrigins: readonly string[];
+  /** `LEADGRAPH_ALLOWED_HOSTS`: host names (comma-separated) accepted in `Host` besides loopback ones, while listening on loopback. */
+  readonly allowedHosts: readonly string[];
   /** `LOG_LEVEL` (default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -70,6 +74,42 @@ function readRedisUrl(env: Env): string | null {
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
     throw new ConfigError('LEADGRAPH_REDIS_URL', 'must be a redis:// or rediss:// URL');
   return raw;
+}
+
+/** A comma-separated list of exact origins: `scheme://host[:port]`, nothing more. */
+function readOrigins(env: Env): string[] {
+  const name = 'LEADGRAPH_CORS_ORIGINS';
+  return (readString(env, name) ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
+    .map((item) => {
+      let url: URL | null = null;
+      try {
+        url = new URL(item);
+      } catch {
+        // reported below
+      }
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== item) {
+        throw new ConfigError(
+          name,
+          `"${item.slice(0, 80)}" is not an origin; list exact origins like https://app.example.com or http://localhost:5173`,
+        );
+      }
+      return item;
+    });
+}
+
+function readHosts(env: Env): string[] {
+  const name = 'LEADGRAPH_ALLOWED_HOSTS';
+  return (readString(env, name) ?? '')
+    .split(',')
+    .map((item) => item.trim().toLowerCase())
+    .filter(Boolean)
+    .map((item) => {
+      if (!/^[a-z0-9.-]{1,253}$/.test(item)) throw new ConfigError(name, `"${item.slice(0, 80)}" is not a host name (no port, no scheme)`);
+      return item;
+    });
 }
 
 const listed = (names: readonly string[]): string => `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
@@ -139,6 +179,8 @@ export function loadConfig(env: Env = process.env): Config {
     redisTimeoutMs: readInt(env, 'LEADGRAPH_REDIS_TIMEOUT_MS', 200, 10, 60_000),
     expectedReplicas: readInt(env, 'LEADGRAPH_EXPECTED_REPLICAS', 3, 1, 1000),
     redisMaxValueKb: readInt(env, 'LEADGRAPH_REDIS_MAX_VALUE_KB', 2048, 1, 512 * 1024),
+    corsOrigins: Object.freeze(readOrigins(env)),
+    allowedHosts: Object.freeze(readHosts(env)),
     logLevel: logLevel as Config['logLevel'],
   } satisfies Config);
 }

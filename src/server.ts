@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
 import { findDomainError } from './errors.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { corsFor, isLoopbackAddress, useHostCheck } from './plugins/browsers.js';
 import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
 import { GRAPHQL_PATH, useOperationMetrics, useOperationsRoutes } from './plugins/operations.js';
@@ -142,11 +143,17 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     return createAdapter(upstream.transport(tenant, requestLogger));
   };
 
+  const browserPolicy = {
+    corsOrigins: config.corsOrigins,
+    allowLocalOrigins: config.upstream === 'demo',
+    allowedHosts: isLoopbackAddress(config.host) ? config.allowedHosts : null,
+  };
   const yoga = createYoga<Record<string, unknown>, Context>({
     // The subgraph schema: the client contract plus `_service` and `_entities` for a federation gateway.
     schema: subgraphSchema,
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
+    cors: corsFor(browserPolicy),
     // The body limit is LEADGRAPH_MAX_BODY_BYTES, enforced by useQueryLimits without re-streaming every body.
     maxRequestBodySize: false,
     context: ({ request }) => {
@@ -163,6 +170,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     renderGraphiQL: memoizeByJson(renderGraphiQL),
     maskedErrors: { maskError: maskUnexpected },
     plugins: [
+      // First: a request to a foreign Host (DNS rebinding) is refused before anything else runs.
+      useHostCheck(browserPolicy),
       useOperationsRoutes(
         metrics,
         () => !draining,

@@ -1,0 +1,86 @@
+/**
+ * What browsers may do with the gateway. CORS: no `Access-Control-Allow-Origin` for any origin
+ * unless listed (exact origins); with the embedded demo, any `http://localhost:<port>` and
+ * `http://127.0.0.1:<port>` too, so a frontend in development works out of the box. DNS rebinding:
+ * a gateway listening on loopback answers only requests whose `Host` is a loopback name or listed;
+ * a hostile page whose name resolves to 127.0.0.1 is same-origin to itself, so CORS alone cannot stop it.
+ */
+import type { Plugin } from 'graphql-yoga';
+
+export interface BrowserPolicy {
+  /** `LEADGRAPH_CORS_ORIGINS`: origins allowed to read responses (exact `scheme://host[:port]`). */
+  readonly corsOrigins: readonly string[];
+  /** With the embedded demo: local development origins on any port are allowed as well. */
+  readonly allowLocalOrigins: boolean;
+  /** `LEADGRAPH_ALLOWED_HOSTS`: host names accepted besides loopback ones; null when not listening on loopback (no check). */
+  readonly allowedHosts: readonly string[] | null;
+}
+
+const LOCAL_ORIGIN = /^http:\/\/(?:localhost|127\.0\.0\.1|\[::1\]):\d{1,5}$/;
+const LOOPBACK_HOST = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
+
+/** Headers a listed origin may send: content negotiation, the request id, the client name, multi-tenant credentials. */
+const ALLOWED_HEADERS = [
+  'accept',
+  'content-type',
+  'x-request-id',
+  'apollographql-client-name',
+  'apollographql-client-version',
+  'graphql-client-name',
+  'x-graphql-yoga-csrf',
+  'x-client-id',
+  'x-client-secret',
+  'x-workspace-id',
+];
+
+/** Yoga's `cors` factory: CORS headers for an allowed origin, none for any other. */
+export function corsFor(policy: BrowserPolicy) {
+  const listed = new Set(policy.corsOrigins);
+  return (request: Request) => {
+    const origin = request.headers.get('origin');
+    if (!origin || !(listed.has(origin) || (policy.allowLocalOrigins && LOCAL_ORIGIN.test(origin)))) return false;
+    return {
+      origin: [origin],
+      credentials: true,
+      methods: ['GET', 'POST'],
+      allowedHeaders: ALLOWED_HEADERS,
+      exposedHeaders: ['x-request-id'],
+      maxAge: 600,
+    };
+  };
+}
+
+/** The host name of a `Host` header (without its port), lower-cased; null when malformed. */
+function hostName(header: string | null): string | null {
+  const match = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/i.exec(header?.trim() ?? '');
+  return match?.[1]?.toLowerCase() ?? null;
+}
+
+/** Refuses (403) a request whose `Host` is neither loopback nor listed, when the gateway listens on loopback. */
+export function useHostCheck(policy: BrowserPolicy): Plugin {
+  const { allowedHosts } = policy;
+  if (allowedHosts === null) return {};
+  const listed = new Set(allowedHosts.map((host) => host.toLowerCase()));
+  return {
+    onRequest({ request, url, endResponse, fetchAPI }) {
+      // In process (yoga.fetch) there is no Host header: the URL's host is what was asked for.
+      const name = hostName(request.headers.get('host') ?? url.host);
+      if (name !== null && (LOOPBACK_HOST.test(name) || listed.has(name))) return;
+      endResponse(
+        new fetchAPI.Response(
+          'Forbidden: this gateway listens on loopback and answers only requests to a loopback host name or one in LEADGRAPH_ALLOWED_HOSTS\n',
+          { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' } },
+        ),
+      );
+    },
+    onResponse({ request, response }) {
+      // The answer differs by origin (CORS headers or none): shared caches must not mix them.
+      if (request.headers.has('origin')) response.headers.append('vary', 'Origin');
+    },
+  };
+}
+
+/** True for an address the gateway listens on that only this machine can reach. */
+export function isLoopbackAddress(host: string): boolean {
+  return /^(?:localhost|127(?:\.\d{1,3}){3}|::1|\[::1\])$/i.test(host.trim());
+}
