@@ -33,7 +33,7 @@ export async function serve(): Promise<void> {
           };
     const settings = config.api === 'kommo' ? 'KOMMO_BASE_URL, KOMMO_TOKEN' : 'V4_CLIENT_ID, V4_CLIENT_SECRET, V4_WORKSPACE_ID';
     logger.info(
-      { upstream: demo.url, api: config.api, leads: new Set(demo.data.leadRows.map((row) => row.lead_id)).size },
+      { upstream: demo.url, api: config.api, leads: demo.account.leads.length },
       `No ${config.api === 'kommo' ? 'Kommo' : 'V4'} credentials set (${settings}): serving the embedded demo upstream with generated data`,
     );
   } else if (config.api === 'kommo') {

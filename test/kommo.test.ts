@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
 import { parseLead, parseList, parsePipelines, parseUser } from '../src/sources/kommo/records.js';
 import { type Harness, startHarness } from './support/harness.js';
+import { startTestUpstream, type TestUpstream } from './support/test-upstream.js';
 
 interface Body {
   data?: Record<string, unknown> | null;
@@ -123,11 +123,11 @@ describe('Kommo API v4 payloads (shapes from the upstream contract)', () => {
 });
 
 describe('the same queries from both sources give the same answers', () => {
-  let demo: DemoUpstream;
+  let demo: TestUpstream;
   let v4: Harness;
   let kommo: Harness;
   beforeAll(async () => {
-    demo = await startDemoUpstream({ leads: 140, seed: 21 });
+    demo = await startTestUpstream({ leads: 140, seed: 21 });
     // Small blocks, so paging crosses many upstream pages on both sides.
     v4 = await startHarness({ upstream: demo, env: { LEADGRAPH_UPSTREAM_PAGE_SIZE: '40' } });
     kommo = await startHarness({ upstream: demo, api: 'kommo', env: { LEADGRAPH_UPSTREAM_PAGE_SIZE: '30' } });
@@ -208,9 +208,9 @@ describe('the same queries from both sources give the same answers', () => {
 });
 
 describe('Kommo-specific behaviour', () => {
-  let demo: DemoUpstream;
+  let demo: TestUpstream;
   beforeAll(async () => {
-    demo = await startDemoUpstream({ leads: 60, seed: 4 });
+    demo = await startTestUpstream({ leads: 60, seed: 4 });
   });
   afterAll(() => demo.close());
 
