@@ -72,7 +72,7 @@ function sameSecret(given: string | string[] | undefined, expected: string): boo
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** Writes a JSON body; NestJS errors (`{statusCode, message, error}`) are written through it too. */
+/** Writes a JSON body with its length: the V4 API's NestJS-style errors (`{statusCode, message, error}`). */
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });

@@ -108,6 +108,15 @@ const retryAfterOf = (error: unknown, windowMs: number): number => {
   return typeof seconds === 'number' ? seconds : Math.ceil(windowMs / 1000);
 };
 
+/** The V4 API's 429: NestJS's throttler body, the wait in Retry-After. */
+const v4Throttled = (response: ServerResponse, retryAfterSeconds: number): void =>
+  sendJson(
+    response,
+    429,
+    { statusCode: 429, message: 'ThrottlerException: Too Many Requests' },
+    { 'retry-after': String(retryAfterSeconds) },
+  );
+
 export async function startTestUpstream(options: TestUpstreamOptions = {}): Promise<TestUpstream> {
   const tenants: DemoTenant[] = [createDemoTenant(options)];
   const envelopes: Partial<Record<V4Endpoint, Envelope>> = { ...options.envelopes };
@@ -140,12 +149,7 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
       case 'hang':
         return 0;
       case 'rate-limit':
-        sendJson(
-          response,
-          429,
-          { statusCode: 429, message: 'ThrottlerException: Too Many Requests' },
-          { 'retry-after': String(fault.retryAfterSeconds ?? 1) },
-        );
+        v4Throttled(response, fault.retryAfterSeconds ?? 1);
         return 429;
       case 'bad-json':
         response.writeHead(200, { 'content-type': 'application/json' }).end('{"data": [{"lead_id": "1", ');
@@ -158,6 +162,7 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
           );
         return 403;
       default: {
+        // 'error' ('slow' never gets here: it answers normally, later).
         const status = fault.status ?? 500;
         sendJson(response, status, { statusCode: status, message: 'Internal server error', error: 'Internal Server Error' });
         return status;
@@ -178,13 +183,7 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
         const retryAfter = retryAfterOf(error, windowMs);
         // Kommo says when to come back in the body, the V4 API in a header.
         if (kommo) writeKommo(response, kommoProblem(429, 'Too Many Requests', 'Too many requests', { retry_after: retryAfter }));
-        else
-          sendJson(
-            response,
-            429,
-            { statusCode: 429, message: 'ThrottlerException: Too Many Requests' },
-            { 'retry-after': String(retryAfter) },
-          );
+        else v4Throttled(response, retryAfter);
         return 429;
       }
     }
@@ -195,22 +194,22 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
     return demo.handle(request, response);
   };
 
-  const respond = async (request: IncomingMessage, response: ServerResponse, fault: InjectedFault | null): Promise<void> => {
-    const url = new URL(request.url ?? '/', 'http://test.invalid');
+  const respond = async (request: IncomingMessage, response: ServerResponse, url: URL, fault: InjectedFault | null): Promise<void> => {
     const endpoint = endpointOf(url.pathname);
     const status = fault ? injure(fault, response) : await answer(request, response, url, endpoint);
     requests.push({ endpoint, query: Object.fromEntries(url.searchParams), status });
   };
 
   const start = (request: IncomingMessage, response: ServerResponse): void => {
-    const fault = faultFor(endpointOf(new URL(request.url ?? '/', 'http://test.invalid').pathname));
+    const url = new URL(request.url ?? '/', 'http://test.invalid');
+    const fault = faultFor(endpointOf(url.pathname));
     if (fault?.kind === 'slow') {
       setTimeout(() => {
-        if (!response.destroyed) void respond(request, response, null);
+        if (!response.destroyed) void respond(request, response, url, null);
       }, fault.delayMs ?? 1000);
       return;
     }
-    void respond(request, response, fault);
+    void respond(request, response, url, fault);
   };
 
   const server = await listenOnLoopback((request, response) => {
