@@ -166,8 +166,8 @@ describe('the same queries from both sources give the same answers', () => {
     ['pipelineId', { pipelineId: '7000002' }],
     ['pipelineId and statusId', { pipelineId: '7000001', statusId: '142' }],
     ['responsibleUserId', { responsibleUserId: '9000007' }],
-    // A range clear of the two demo leads whose V4 created_at is corrupt ("not a date"): the V4 API
-    // cannot filter those rows by it, while the gateway falls back to updated_at.
+    // A range clear of the two demo leads whose created_at is lost (V4 "not a date", Kommo null):
+    // neither API can filter them by it, while the gateway falls back to updated_at.
     ['createdAt range', { createdAt: { from: '2025-05-01T00:00:00Z', to: '2026-03-31T12:00:00.500Z' } }],
     ['updatedAt from', { updatedAt: { from: '2026-01-15' } }],
   ];

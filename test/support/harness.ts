@@ -1,6 +1,7 @@
 /**
- * A test upstream (the demo upstream with test hooks) and a gateway, both real HTTP servers on 127.0.0.1, wired the way main.ts wires
- * them in production (config from env, undici Agent, V4 source). Typed operations go over HTTP.
+ * A test upstream (the demo upstream with test hooks) and a gateway, both real HTTP servers on
+ * 127.0.0.1, wired the way main.ts wires them in production (config from env, undici Agent, V4
+ * source). Typed operations go over HTTP.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
