@@ -27,7 +27,7 @@ export async function serve(): Promise<void> {
     demo = await startDemoUpstream();
     config = { ...config, source: profile.withDemo(config.source, demo) };
     logger.info(
-      { upstream: demo.url, api: profile.kind, leads: new Set(demo.data.leadRows.map((row) => row.lead_id)).size },
+      { upstream: demo.url, api: profile.kind, leads: demo.account.leads.length },
       `No ${profile.upstreamName} credentials set (${profile.credentialVariables.join(', ')}): serving the embedded demo upstream with generated data`,
     );
   } else {

@@ -1,9 +1,9 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
 import { LeadsPageDocument, LeadsWithPeopleDocument, OneLeadDocument } from './generated/graphql.js';
 import { type Harness, startHarness } from './support/harness.js';
 import { startRudeUpstream } from './support/rude-upstream.js';
+import { startTestUpstream, type TestUpstream } from './support/test-upstream.js';
 
 interface Body {
   data?: unknown;
@@ -157,9 +157,9 @@ describe('bad input gets a clear BAD_USER_INPUT and nothing else', () => {
 });
 
 describe('upstream failures reach the client as coded errors, without secrets, and the gateway keeps serving', () => {
-  let demo: DemoUpstream;
+  let demo: TestUpstream;
   beforeAll(async () => {
-    demo = await startDemoUpstream({ leads: 100 });
+    demo = await startTestUpstream({ leads: 100 });
   });
   afterAll(() => demo.close());
 
@@ -308,7 +308,7 @@ describe('upstream failures reach the client as coded errors, without secrets, a
 
 describe('a client that goes away', () => {
   it('aborts the upstream calls it started', async () => {
-    const demo = await startDemoUpstream({ leads: 10 });
+    const demo = await startTestUpstream({ leads: 10 });
     let upstreamClosedAt = 0;
     const rude = await startRudeUpstream(demo.url, (request) => {
       request.on('close', () => {

@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
 import { type Harness, startHarness } from './support/harness.js';
+import { startTestUpstream, type TestUpstream } from './support/test-upstream.js';
 
 interface Body {
   data?: Record<string, unknown> | null;
@@ -24,10 +24,10 @@ async function stillServing(harness: Harness): Promise<void> {
 }
 
 describe('upstream faults', () => {
-  let demo: DemoUpstream;
+  let demo: TestUpstream;
   let harness: Harness;
   beforeAll(async () => {
-    demo = await startDemoUpstream({ leads: 60 });
+    demo = await startTestUpstream({ leads: 60 });
     harness = await startHarness({
       upstream: demo,
       env: { LEADGRAPH_UPSTREAM_TIMEOUT_MS: '300', LEADGRAPH_UPSTREAM_RETRIES: '2', LEADGRAPH_RATE_MAX_WAIT_MS: '3000' },
@@ -118,7 +118,7 @@ describe('upstream faults', () => {
 
 describe('the request deadline', () => {
   it('ends a request that would outlast LEADGRAPH_REQUEST_TIMEOUT_MS with UPSTREAM_TIMEOUT, whatever the per-call timeout', async () => {
-    const demo = await startDemoUpstream({ leads: 10 });
+    const demo = await startTestUpstream({ leads: 10 });
     demo.setFaults([{ kind: 'hang' }]);
     const harness = await startHarness({
       upstream: demo,
@@ -139,7 +139,7 @@ describe('the request deadline', () => {
 
 describe('the upstream budget', () => {
   it('keeps the gateway under an enforced upstream limit and fails fast past it', async () => {
-    const demo = await startDemoUpstream({ leads: 30 });
+    const demo = await startTestUpstream({ leads: 30 });
     demo.enforceRateLimit(10);
     const harness = await startHarness({ upstream: demo, env: { LEADGRAPH_V4_RATE_PER_MIN: '10', LEADGRAPH_RATE_MAX_WAIT_MS: '200' } });
     try {
@@ -162,7 +162,7 @@ describe('the upstream budget', () => {
   });
 
   it('queues a call over budget while its slot comes within the maximum wait', async () => {
-    const demo = await startDemoUpstream({ leads: 10 });
+    const demo = await startTestUpstream({ leads: 10 });
     const harness = await startHarness({ upstream: demo, env: { LEADGRAPH_V4_RATE_PER_MIN: '2', LEADGRAPH_RATE_MAX_WAIT_MS: '100000' } });
     try {
       // Two calls spend the budget; a third would wait ~60 s, longer than this test wants: abort it.
@@ -185,7 +185,7 @@ describe('the upstream budget', () => {
 
 describe('the cross-request cache', () => {
   it('serves repeated queries without upstream calls, and coalesces concurrent ones', async () => {
-    const demo = await startDemoUpstream({ leads: 100, latencyMs: 30 });
+    const demo = await startTestUpstream({ leads: 100, latencyMs: 30 });
     const harness = await startHarness({
       upstream: demo,
       // The upstream cache alone: no whole-response cache in front of it.
@@ -221,7 +221,7 @@ describe('the cross-request cache', () => {
   });
 
   it('answers an identical query from the response cache without executing it, per tenant', async () => {
-    const demo = await startDemoUpstream({ leads: 30 });
+    const demo = await startTestUpstream({ leads: 30 });
     const harness = await startHarness({
       upstream: demo,
       env: { LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '600', LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS: '600' },
@@ -264,7 +264,7 @@ describe('the cross-request cache', () => {
   });
 
   it('does not cache failures', async () => {
-    const demo = await startDemoUpstream({ leads: 20 });
+    const demo = await startTestUpstream({ leads: 20 });
     const harness = await startHarness({
       upstream: demo,
       env: { LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '600', LEADGRAPH_UPSTREAM_RETRIES: '0' },
@@ -282,9 +282,9 @@ describe('the cross-request cache', () => {
 });
 
 describe('multi-tenant mode', () => {
-  let demo: DemoUpstream;
+  let demo: TestUpstream;
   let harness: Harness;
-  let other: ReturnType<DemoUpstream['addTenant']>;
+  let other: ReturnType<TestUpstream['addTenant']>;
   const headersOf = (tenant: { clientId: string; clientSecret: string; workspaceId: string }) => ({
     'x-client-id': tenant.clientId,
     'x-client-secret': tenant.clientSecret,
@@ -292,7 +292,7 @@ describe('multi-tenant mode', () => {
   });
 
   beforeAll(async () => {
-    demo = await startDemoUpstream({ leads: 50, seed: 1 });
+    demo = await startTestUpstream({ leads: 50, seed: 1 });
     other = demo.addTenant({ leads: 50, seed: 2 });
     harness = await startHarness({
       upstream: demo,

@@ -6,9 +6,9 @@
  */
 import * as jit from 'graphql-jit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
 import type { LeadAdapter } from '../src/sources/adapter.js';
 import { type Harness, startHarness } from './support/harness.js';
+import { startTestUpstream, type TestUpstream } from './support/test-upstream.js';
 
 vi.mock('graphql-jit', async (original) => {
   const actual = await original<typeof import('graphql-jit')>();
@@ -85,12 +85,12 @@ const OPERATIONS: { name: string; query: string; variables?: Record<string, unkn
 ];
 
 describe('compiled queries (LEADGRAPH_JIT)', () => {
-  let demo: DemoUpstream;
+  let demo: TestUpstream;
   let compiled: Harness;
   let standard: Harness;
 
   beforeAll(async () => {
-    demo = await startDemoUpstream();
+    demo = await startTestUpstream();
     compiled = await startHarness({ upstream: demo });
     standard = await startHarness({ upstream: demo, env: { LEADGRAPH_JIT: 'false' } });
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
 import { parseLead, parseList, parsePipelines, parseUser } from '../src/sources/kommo/records.js';
 import { expectedLeads, type Harness, startHarness } from './support/harness.js';
+import { startTestUpstream, type TestUpstream } from './support/test-upstream.js';
 
 interface Body {
   data?: Record<string, unknown> | null;
@@ -123,11 +123,11 @@ describe('Kommo API v4 payloads (shapes from the upstream contract)', () => {
 });
 
 describe('the same queries from both sources give the same answers', () => {
-  let demo: DemoUpstream;
+  let demo: TestUpstream;
   let v4: Harness;
   let kommo: Harness;
   beforeAll(async () => {
-    demo = await startDemoUpstream({ leads: 140, seed: 21 });
+    demo = await startTestUpstream({ leads: 140, seed: 21 });
     // Small blocks, so paging crosses many upstream pages on both sides.
     v4 = await startHarness({ upstream: demo, env: { LEADGRAPH_UPSTREAM_PAGE_SIZE: '40' } });
     kommo = await startHarness({ upstream: demo, api: 'kommo', env: { LEADGRAPH_UPSTREAM_PAGE_SIZE: '30' } });
@@ -166,8 +166,8 @@ describe('the same queries from both sources give the same answers', () => {
     ['pipelineId', { pipelineId: '7000002' }],
     ['pipelineId and statusId', { pipelineId: '7000001', statusId: '142' }],
     ['responsibleUserId', { responsibleUserId: '9000007' }],
-    // A range clear of the two demo leads whose V4 created_at is corrupt ("not a date"): the V4 API
-    // cannot filter those rows by it, while the gateway falls back to updated_at.
+    // A range clear of the two demo leads whose created_at is lost (V4 "not a date", Kommo null):
+    // neither API can filter them by it, while the gateway falls back to updated_at.
     ['createdAt range', { createdAt: { from: '2025-05-01T00:00:00Z', to: '2026-03-31T12:00:00.500Z' } }],
     ['updatedAt from', { updatedAt: { from: '2026-01-15' } }],
   ];
@@ -229,9 +229,9 @@ describe('the same queries from both sources give the same answers', () => {
 });
 
 describe('Kommo-specific behaviour', () => {
-  let demo: DemoUpstream;
+  let demo: TestUpstream;
   beforeAll(async () => {
-    demo = await startDemoUpstream({ leads: 60, seed: 4 });
+    demo = await startTestUpstream({ leads: 60, seed: 4 });
   });
   afterAll(() => demo.close());
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDemoUpstream } from '../src/demo/server.js';
 import { type LeadFilter, LeadsPageDocument, type LeadsPageQuery } from './generated/graphql.js';
 import { expectedLeads, type Harness, startHarness } from './support/harness.js';
+import { startTestUpstream } from './support/test-upstream.js';
 
 type Page = LeadsPageQuery['leads'];
 const MAX_PAGES = 4000;
@@ -133,7 +133,7 @@ describe('a lead whose rows straddle an upstream block boundary', () => {
   let boundary: number;
 
   beforeAll(async () => {
-    const demo = await startDemoUpstream({ leads: 400, seed: 11 });
+    const demo = await startTestUpstream({ leads: 400, seed: 11 });
     const rows = demo.data.leadRows;
     // The first non-deleted lead with 3+ rows at least 40 rows in: put a block boundary after its first row.
     const index = rows.findIndex(

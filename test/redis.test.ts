@@ -4,9 +4,9 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
 import { type Harness, startHarness } from './support/harness.js';
 import { REDIS_MISSING, type RedisProcess, startRedis } from './support/redis.js';
+import { startTestUpstream, type TestUpstream } from './support/test-upstream.js';
 
 interface Body {
   data?: Record<string, unknown> | null;
@@ -25,7 +25,7 @@ async function until(check: () => Promise<boolean> | boolean, timeoutMs = 10_000
 
 describe.skipIf(REDIS_MISSING !== null)(`three replicas sharing Redis${REDIS_MISSING ? ` (skipped: ${REDIS_MISSING})` : ''}`, () => {
   let redis: RedisProcess;
-  let demo: DemoUpstream;
+  let demo: TestUpstream;
   let replicas: Harness[] = [];
 
   const startReplicas = async (env: Record<string, string>) => {
@@ -50,7 +50,7 @@ describe.skipIf(REDIS_MISSING !== null)(`three replicas sharing Redis${REDIS_MIS
 
   beforeAll(async () => {
     redis = await startRedis();
-    demo = await startDemoUpstream({ leads: 120, seed: 5 });
+    demo = await startTestUpstream({ leads: 120, seed: 5 });
   });
   afterEach(async () => {
     await Promise.all(replicas.map((replica) => replica.close()));

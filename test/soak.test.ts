@@ -3,8 +3,8 @@
  * upstream injecting a few percent of faults and enforcing the same rate limit as the gateway's budget.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoUpstream, startDemoUpstream } from '../src/demo/server.js';
 import { type Harness, startHarness } from './support/harness.js';
+import { startTestUpstream, type TestUpstream } from './support/test-upstream.js';
 
 const TOTAL = 2000;
 const CONCURRENCY = 50;
@@ -31,7 +31,7 @@ function queryFor(i: number): string {
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 
 describe('soak', () => {
-  let demo: DemoUpstream;
+  let demo: TestUpstream;
   let harness: Harness;
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown): void => {
@@ -40,7 +40,7 @@ describe('soak', () => {
 
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled);
-    demo = await startDemoUpstream({ leads: 1500, seed: 9 });
+    demo = await startTestUpstream({ leads: 1500, seed: 9 });
     demo.enforceRateLimit(BUDGET_PER_MINUTE);
     harness = await startHarness({
       upstream: demo,

@@ -1,11 +1,10 @@
 /**
- * Deterministic demo data in the V4 warehouse's own row shapes: tag-exploded lead rows, one row
- * per (pipeline, status), user rows. The quirks the contract describes are in it on purpose:
- * 142/143 in every pipeline, deleted leads, system users ("0"), a responsible user that no longer
- * exists, JSON-string fields with a few non-JSON values, nulls and fields the gateway ignores.
+ * The demo account as plain records: leads with their tags, pipelines with their statuses, users.
+ * Neither API's shape lives here; `v4.ts` and `kommo.ts` each render these records their own way.
+ * The quirks the upstream contract describes are in the data on purpose: 142/143 in every pipeline,
+ * deleted leads, the system user (0), a responsible user that no longer exists, nulls, and a few
+ * leads whose V4 warehouse row holds text that is not the JSON copy it should be (`v4Text`).
  */
-
-export type V4Row = Record<string, string | number | boolean | null>;
 
 export interface DemoDataOptions {
   /** Number of leads (default 3000). */
@@ -14,13 +13,99 @@ export interface DemoDataOptions {
   readonly seed?: number;
 }
 
-export interface DemoData {
-  readonly accountId: string;
-  readonly leadRows: readonly V4Row[];
-  readonly pipelineRows: readonly V4Row[];
-  readonly userRows: readonly V4Row[];
-  /** A responsible user id that no user row has. */
-  readonly danglingUserId: string;
+export interface DemoIdName {
+  readonly id: number;
+  readonly name: string;
+}
+
+export interface DemoTag {
+  readonly id: number;
+  readonly name: string;
+  readonly color: string;
+}
+
+export interface DemoFieldValue {
+  readonly value: string;
+  /** The chosen option of a select field. */
+  readonly enum?: { readonly id: number; readonly code: string | null };
+}
+
+export interface DemoCustomField {
+  readonly fieldId: number;
+  readonly name: string;
+  readonly code: string | null;
+  readonly type: string;
+  readonly values: readonly DemoFieldValue[];
+}
+
+/** The V4 columns a warehouse row may hold as raw text instead of the value's JSON copy. */
+export type V4TextColumn = 'created_at' | 'custom_fields_values' | 'tags' | 'contacts_ids';
+
+export interface DemoLead {
+  readonly id: number;
+  readonly name: string | null;
+  readonly price: number | null;
+  readonly pipelineId: number;
+  readonly statusId: number;
+  readonly responsibleUserId: number;
+  readonly groupId: number;
+  readonly lossReason: DemoIdName | null;
+  /** 0 is the system or a robot, not a user. */
+  readonly createdBy: number;
+  readonly updatedBy: number;
+  /** Null where the account has lost it (the warehouse then holds garbage, see `v4Text`). */
+  readonly createdAt: Date | null;
+  readonly updatedAt: Date;
+  readonly closedAt: Date | null;
+  readonly closestTaskAt: Date | null;
+  readonly isDeleted: boolean;
+  readonly customFields: readonly DemoCustomField[];
+  readonly score: number | null;
+  /** Seconds. */
+  readonly laborCost: number | null;
+  readonly source: DemoIdName | null;
+  readonly tags: readonly DemoTag[];
+  readonly contactIds: readonly number[];
+  /** What the V4 warehouse row holds in these columns instead of the rendered value. */
+  readonly v4Text?: Readonly<Partial<Record<V4TextColumn, string>>>;
+}
+
+export interface DemoStatus {
+  readonly id: number;
+  readonly name: string;
+  readonly sort: number;
+  readonly color: string;
+  /** 1 = incoming (unsorted) stage, 0 = regular. */
+  readonly type: number;
+  readonly isEditable: boolean;
+}
+
+export interface DemoPipeline {
+  readonly id: number;
+  readonly name: string;
+  readonly sort: number;
+  readonly isMain: boolean;
+  readonly isArchive: boolean;
+  readonly statuses: readonly DemoStatus[];
+}
+
+export interface DemoUser {
+  readonly id: number;
+  readonly name: string;
+  readonly email: string;
+  readonly role: DemoIdName;
+  readonly group: DemoIdName;
+  readonly isAdmin: boolean;
+  readonly isActive: boolean;
+}
+
+export interface DemoAccount {
+  readonly accountId: number;
+  readonly leads: readonly DemoLead[];
+  readonly pipelines: readonly DemoPipeline[];
+  readonly users: readonly DemoUser[];
+  /** A responsible user id that no user has. */
+  readonly danglingUserId: number;
 }
 
 /** A small seeded PRNG: the same seed gives the same sequence. */
@@ -101,141 +186,128 @@ const GROUPS: readonly [number, string][] = [
 const START = Date.UTC(2025, 0, 1);
 const SPAN = Date.UTC(2026, 9, 31) - START;
 
-export function generateDemoData(options: DemoDataOptions = {}): DemoData {
+export function generateDemoAccount(options: DemoDataOptions = {}): DemoAccount {
   const random = mulberry32(options.seed ?? 42);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
-  const accountId = '31000001';
-  const base = { account_id: accountId, integration_id: 'demo-integration', organization_id: 'demo-organization' };
-  const inserted = '2026-11-01T03:00:00.000Z';
+  const idName = ([id, name]: readonly [number, string]): DemoIdName => ({ id, name });
 
-  const userRows: V4Row[] = [];
+  const users: DemoUser[] = [];
   for (let i = 0; i < 36; i += 1) {
-    const [roleId, roleName] = pick(ROLES);
-    const [groupId, groupName] = pick(GROUPS);
+    const role = idName(pick(ROLES));
+    const group = idName(pick(GROUPS));
     const first = FIRST[i % FIRST.length] as string;
     const last = LAST[(i * 7) % LAST.length] as string;
-    userRows.push({
-      user_id: String(9000001 + i),
-      user_name: `${first} ${last}`,
+    users.push({
+      id: 9000001 + i,
+      name: `${first} ${last}`,
       email: `${first}.${last}${i}@demo.example`.toLowerCase(),
-      role_id: String(roleId),
-      role_name: roleName,
-      group_id: String(groupId),
-      group_name: groupName,
-      is_admin: i < 2,
-      is_active: i % 11 !== 10,
-      ...base,
-      workspace_id: null,
-      inserted_at: inserted,
-      unknown_future_column: 'ignored',
+      role,
+      group,
+      isAdmin: i < 2,
+      isActive: i % 11 !== 10,
     });
   }
-  const userIds = userRows.map((row) => String(row.user_id));
-  const danglingUserId = '9099999';
+  const userIds = users.map((user) => user.id);
+  const danglingUserId = 9099999;
 
-  const pipelineRows: V4Row[] = [];
-  const stagesByPipeline = new Map<number, number[]>();
-  let statusId = 60000001;
+  const pipelines: DemoPipeline[] = [];
+  let nextStatusId = 60000001;
   for (const [index, pipeline] of PIPELINES.entries()) {
-    const statuses: [number, string, number, string][] = [[statusId++, 'Incoming leads', 1, '#c1c1c1']];
-    for (const stage of pipeline.stages) statuses.push([statusId++, stage, 0, pick(['#99ccff', '#ffcc66', '#ffff99', '#ccff66'])]);
-    statuses.push([142, 'Closed - won', 0, '#CCFF66'], [143, 'Closed - lost', 0, '#D5D8DB']);
-    stagesByPipeline.set(
-      pipeline.id,
-      statuses.map(([id]) => id),
-    );
-    statuses.forEach(([id, name, type, color], sort) => {
-      pipelineRows.push({
-        pipeline_id: String(pipeline.id),
-        pipeline_name: pipeline.name,
-        pipeline_sort: index + 1,
-        is_main: pipeline.isMain,
-        is_archive: pipeline.isArchive,
-        status_id: String(id),
-        status_name: name,
-        status_sort: id === 142 ? 10000 : id === 143 ? 11000 : (sort + 1) * 10,
-        status_color: color,
-        status_type: type,
-        is_editable: id !== 142 && id !== 143 && type !== 1,
-        ...base,
-        workspace_id: null,
-        inserted_at: inserted,
-      });
+    const stages: [number, string, number, string][] = [[nextStatusId++, 'Incoming leads', 1, '#c1c1c1']];
+    for (const stage of pipeline.stages) stages.push([nextStatusId++, stage, 0, pick(['#99ccff', '#ffcc66', '#ffff99', '#ccff66'])]);
+    stages.push([142, 'Closed - won', 0, '#CCFF66'], [143, 'Closed - lost', 0, '#D5D8DB']);
+    pipelines.push({
+      id: pipeline.id,
+      name: pipeline.name,
+      sort: index + 1,
+      isMain: pipeline.isMain,
+      isArchive: pipeline.isArchive,
+      statuses: stages.map(([id, name, type, color], sort) => ({
+        id,
+        name,
+        sort: id === 142 ? 10000 : id === 143 ? 11000 : (sort + 1) * 10,
+        color,
+        type,
+        isEditable: id !== 142 && id !== 143 && type !== 1,
+      })),
     });
   }
 
-  const leadRows: V4Row[] = [];
+  // The draws below keep their order: the same seed gives the same leads as before this was a model.
+  const leads: DemoLead[] = [];
   const count = options.leads ?? 3000;
   for (let i = 0; i < count; i += 1) {
-    const id = String(20000001 + i);
-    const pipeline = random() < 0.55 ? (PIPELINES[0] as (typeof PIPELINES)[number]) : pick(PIPELINES);
-    const status = pick(stagesByPipeline.get(pipeline.id) as number[]);
-    // Whole seconds, as Kommo stores times (the V4 warehouse copies them).
+    const pipeline = random() < 0.55 ? (pipelines[0] as DemoPipeline) : pick(pipelines);
+    const statusId = pick(pipeline.statuses).id;
+    // Whole seconds, as Kommo stores times.
     const createdMs = Math.floor((START + Math.floor((SPAN * i) / count) + Math.floor(random() * 3_600_000)) / 1000) * 1000;
-    const updatedMs = createdMs + Math.floor(random() * 30 * 86_400) * 1000;
-    const closed = status === 142 || status === 143;
-    const responsible = random() < 0.02 ? danglingUserId : pick(userIds);
-    const lossReason = status === 143 && random() < 0.8 ? pick(LOSS_REASONS) : null;
+    const updatedAt = new Date(createdMs + Math.floor(random() * 30 * 86_400) * 1000);
+    const closed = statusId === 142 || statusId === 143;
+    const responsibleUserId = random() < 0.02 ? danglingUserId : pick(userIds);
+    const lossReason = statusId === 143 && random() < 0.8 ? idName(pick(LOSS_REASONS)) : null;
     const tagCount = Math.floor(random() * random() * 5);
-    const tags = [...new Set(Array.from({ length: tagCount }, () => pick(TAGS)))];
-    const tagJson = tags.map(([tagId, name, color]) => ({ id: tagId, name, color }));
-    const contacts = Array.from({ length: Math.floor(random() * 3) }, (_, k) => 40000001 + ((i * 3 + k) % 9000));
-    const source = random() < 0.6 ? pick(SOURCES) : null;
+    const tags = [...new Set(Array.from({ length: tagCount }, () => pick(TAGS)))].map(([id, name, color]) => ({ id, name, color }));
+    const contactIds = Array.from({ length: Math.floor(random() * 3) }, (_, k) => 40000001 + ((i * 3 + k) % 9000));
+    const source = random() < 0.6 ? idName(pick(SOURCES)) : null;
+    const name = random() < 0.03 ? null : `${pick(PRODUCTS)} for ${pick(LAST)} ${['Ltda', 'S.A.', 'Group', 'Co'][i % 4]}`;
+    const price = random() < 0.03 ? null : Math.round(random() * 5000) * 10;
+    const groupId = pick(GROUPS)[0];
+    const createdBy = random() < 0.15 ? 0 : pick(userIds);
+    const updatedBy = random() < 0.25 ? 0 : pick(userIds);
+    const closestTaskAt = !closed && random() < 0.5 ? new Date(updatedAt.getTime() + 86_400_000 * 3) : null;
+    const isDeleted = random() < 0.04;
+    // A few leads whose V4 row holds text that is not the JSON copy: what is lost there is lost in the account too.
     const quirk = i % 97;
-    const row: V4Row = {
-      lead_id: id,
-      lead_name: random() < 0.03 ? null : `${pick(PRODUCTS)} for ${pick(LAST)} ${['Ltda', 'S.A.', 'Group', 'Co'][i % 4]}`,
-      status_id: String(status),
-      price: random() < 0.03 ? null : Math.round(random() * 5000) * 10,
-      responsible_user_id: responsible,
-      group_id: String(pick(GROUPS)[0]),
-      pipeline_id: String(pipeline.id),
-      loss_reason_id: lossReason ? String(lossReason[0]) : null,
-      created_by: random() < 0.15 ? '0' : pick(userIds),
-      updated_by: random() < 0.25 ? '0' : pick(userIds),
-      created_at: quirk === 13 ? 'not a date' : new Date(createdMs).toISOString(),
-      updated_at: new Date(updatedMs).toISOString(),
-      closed_at: closed ? new Date(updatedMs).toISOString() : null,
-      closest_task_at: !closed && random() < 0.5 ? new Date(updatedMs + 86_400_000 * 3).toISOString() : null,
-      is_deleted: random() < 0.04,
-      custom_fields_values:
-        quirk === 29
-          ? 'not json'
-          : JSON.stringify([
-              {
-                field_id: 5001,
-                field_name: 'Budget',
-                field_code: null,
-                field_type: 'numeric',
-                values: [{ value: String(Math.round(random() * 900) * 100) }],
-              },
-              {
-                field_id: 5002,
-                field_name: 'Segment',
-                field_code: null,
-                field_type: 'select',
-                values: [{ value: pick(['SMB', 'Mid-market', 'Enterprise']), enum_id: 6001 + (i % 3), enum: null }],
-              },
-            ]),
-      score: random() < 0.5 ? String(Math.floor(random() * 100)) : null,
-      labor_cost: random() < 0.3 ? Math.floor(random() * 36_000) : null,
-      source_id: source ? String(source[0]) : null,
-      source_name: source ? source[1] : null,
-      tags: quirk === 41 && tags.length > 0 ? tags.map(([, name]) => name).join(',') : tags.length > 0 ? JSON.stringify(tagJson) : '',
-      contacts_ids: quirk === 53 ? `{${contacts.join(',')}}` : JSON.stringify(contacts),
-      loss_reason: lossReason ? lossReason[1] : null,
-      tag_id_first: tags[0] ? String(tags[0][0]) : null,
-      tag_name_first: tags[0] ? tags[0][1] : null,
-      tag_color_first: tags[0] ? tags[0][2] : null,
-      ...base,
-      workspace_id: null,
-      document_id: `lead-${id}`,
-      inserted_at: inserted,
-    };
-    const exploded = tags.length > 0 ? tags : [null];
-    for (const tag of exploded) {
-      leadRows.push({ ...row, tag_id: tag ? String(tag[0]) : null, tag_name: tag ? tag[1] : null, tag_color: tag ? tag[2] : null });
-    }
+    const v4Text: Partial<Record<V4TextColumn, string>> = {};
+    if (quirk === 13) v4Text.created_at = 'not a date';
+    if (quirk === 29) v4Text.custom_fields_values = 'not json';
+    if (quirk === 41 && tags.length > 0) v4Text.tags = tags.map((tag) => tag.name).join(',');
+    if (quirk === 53) v4Text.contacts_ids = `{${contactIds.join(',')}}`;
+    const customFields: DemoCustomField[] =
+      quirk === 29
+        ? []
+        : [
+            {
+              fieldId: 5001,
+              name: 'Budget',
+              code: null,
+              type: 'numeric',
+              values: [{ value: String(Math.round(random() * 900) * 100) }],
+            },
+            {
+              fieldId: 5002,
+              name: 'Segment',
+              code: null,
+              type: 'select',
+              values: [{ value: pick(['SMB', 'Mid-market', 'Enterprise']), enum: { id: 6001 + (i % 3), code: null } }],
+            },
+          ];
+    const score = random() < 0.5 ? Math.floor(random() * 100) : null;
+    const laborCost = random() < 0.3 ? Math.floor(random() * 36_000) : null;
+    leads.push({
+      id: 20000001 + i,
+      name,
+      price,
+      pipelineId: pipeline.id,
+      statusId,
+      responsibleUserId,
+      groupId,
+      lossReason,
+      createdBy,
+      updatedBy,
+      createdAt: quirk === 13 ? null : new Date(createdMs),
+      updatedAt,
+      closedAt: closed ? updatedAt : null,
+      closestTaskAt,
+      isDeleted,
+      customFields,
+      score,
+      laborCost,
+      source,
+      tags,
+      contactIds,
+      ...(Object.keys(v4Text).length > 0 ? { v4Text } : {}),
+    });
   }
-  return { accountId, leadRows, pipelineRows, userRows, danglingUserId };
+  return { accountId: 31000001, leads, pipelines, users, danglingUserId };
 }

@@ -1,35 +1,33 @@
 /**
- * The demo upstream's Kommo API v4: the same accounts and leads as its V4 rows, served the way the
- * Kommo API serves them (bearer token, HAL envelopes, `_links.next`, 204 for an empty page, Unix
- * seconds, `_embedded` tags/contacts/loss reason, problem+json errors). The leads are the V4 rows
- * merged by the gateway's own V4 parser, so both sources describe exactly the same data.
+ * The demo account as Kommo's own API v4 serves it, written from the upstream contract: integer
+ * ids, Unix-second times, HAL envelopes with `_links.next`, 204 for an empty page, `_embedded`
+ * tags/contacts/loss reason, problem+json errors, and no deleted leads in the normal list.
+ * Kommo has no warehouse copy, so the V4 row quirks (`v4Text`) do not exist here: what the account
+ * has lost is null (`created_at`, `custom_fields_values`), and a missing name or price is Kommo's
+ * own default ("" and 0).
  */
 import type { ServerResponse } from 'node:http';
-import { type Lead, mergeLeadFragments, type Pipeline, type User } from '../sources/adapter.js';
-import { groupPipelineRows, parseLeadRow, parseUserRow } from '../sources/v4/rows.js';
-import type { DemoData } from './data.js';
+import type { DemoAccount, DemoLead, DemoPipeline, DemoUser } from './data.js';
 
 type Json = Record<string, unknown>;
 
 const unix = (date: Date | null): number | null => (date ? Math.floor(date.getTime() / 1000) : null);
-const num = (id: string | null): number | null => (id === null ? null : Number(id));
 
-function leadJson(lead: Lead, accountId: number, withs: ReadonlySet<string>): Json {
-  const embedded: Json = { tags: lead.tags.map((tag) => ({ id: Number(tag.kommoId), name: tag.name, color: tag.color })), companies: [] };
-  if (withs.has('contacts')) embedded.contacts = lead.contactIds.map((id, index) => ({ id: Number(id), is_main: index === 0 }));
-  if (withs.has('loss_reason') && lead.lossReason)
-    embedded.loss_reason = [{ id: Number(lead.lossReason.kommoId), name: lead.lossReason.name }];
+function leadJson(lead: DemoLead, accountId: number, withs: ReadonlySet<string>): Json {
+  const embedded: Json = { tags: lead.tags.map((tag) => ({ id: tag.id, name: tag.name, color: tag.color })), companies: [] };
+  if (withs.has('contacts')) embedded.contacts = lead.contactIds.map((id, index) => ({ id, is_main: index === 0 }));
+  if (withs.has('loss_reason') && lead.lossReason) embedded.loss_reason = [{ id: lead.lossReason.id, name: lead.lossReason.name }];
   const json: Json = {
-    id: Number(lead.kommoId),
-    name: lead.name,
-    price: lead.price,
-    responsible_user_id: num(lead.responsibleUserId) ?? 0,
-    group_id: num(lead.groupId) ?? 0,
-    status_id: num(lead.statusId),
-    pipeline_id: num(lead.pipelineId),
-    loss_reason_id: num(lead.lossReason?.kommoId ?? null),
-    created_by: num(lead.createdById) ?? 0,
-    updated_by: num(lead.updatedById) ?? 0,
+    id: lead.id,
+    name: lead.name ?? '',
+    price: lead.price ?? 0,
+    responsible_user_id: lead.responsibleUserId,
+    group_id: lead.groupId,
+    status_id: lead.statusId,
+    pipeline_id: lead.pipelineId,
+    loss_reason_id: lead.lossReason?.id ?? null,
+    created_by: lead.createdBy,
+    updated_by: lead.updatedBy,
     created_at: unix(lead.createdAt),
     updated_at: unix(lead.updatedAt),
     closed_at: unix(lead.closedAt),
@@ -39,87 +37,56 @@ function leadJson(lead: Lead, accountId: number, withs: ReadonlySet<string>): Js
       lead.customFields.length === 0
         ? null
         : lead.customFields.map((field) => ({
-            field_id: Number(field.fieldId),
+            field_id: field.fieldId,
             field_name: field.name,
             field_code: field.code,
             field_type: field.type,
-            values: field.values.map((entry) => ({ value: entry.value, enum_id: num(entry.enumId), enum_code: entry.enumCode })),
+            values: field.values.map((entry) =>
+              entry.enum ? { value: entry.value, enum_id: entry.enum.id, enum_code: entry.enum.code } : { value: entry.value },
+            ),
           })),
     score: lead.score,
     account_id: accountId,
-    labor_cost: lead.laborCostSeconds,
-    _links: { self: { href: `/api/v4/leads/${lead.kommoId}` } },
+    labor_cost: lead.laborCost,
+    _links: { self: { href: `/api/v4/leads/${lead.id}` } },
     _embedded: embedded,
   };
-  if (withs.has('source_id')) json.source_id = num(lead.source?.kommoId ?? null);
+  if (withs.has('source_id')) json.source_id = lead.source?.id ?? null;
   return json;
 }
 
-function pipelineJson(pipeline: Pipeline, accountId: number): Json {
+function pipelineJson(pipeline: DemoPipeline, accountId: number): Json {
   return {
-    id: Number(pipeline.kommoId),
+    id: pipeline.id,
     name: pipeline.name,
     sort: pipeline.sort,
     is_main: pipeline.isMain,
     is_unsorted_on: true,
-    is_archive: pipeline.isArchived,
+    is_archive: pipeline.isArchive,
     account_id: accountId,
     _embedded: {
       statuses: pipeline.statuses.map((status) => ({
-        id: Number(status.kommoId),
+        id: status.id,
         name: status.name,
         sort: status.sort,
         is_editable: status.isEditable,
-        pipeline_id: Number(pipeline.kommoId),
+        pipeline_id: pipeline.id,
         color: status.color,
-        type: status.type ?? 0,
+        type: status.type,
         account_id: accountId,
       })),
     },
   };
 }
 
-function userJson(user: User): Json {
+function userJson(user: DemoUser): Json {
   return {
-    id: Number(user.kommoId),
+    id: user.id,
     name: user.name,
     email: user.email,
     lang: 'en',
-    rights: {
-      is_admin: user.isAdmin,
-      is_active: user.isActive,
-      role_id: num(user.role?.kommoId ?? null),
-      group_id: num(user.group?.kommoId ?? null),
-    },
-    _embedded: {
-      roles: user.role ? [{ id: Number(user.role.kommoId), name: user.role.name }] : [],
-      groups: user.group ? [{ id: Number(user.group.kommoId), name: user.group.name }] : [],
-    },
-  };
-}
-
-/** The Kommo view of one demo account: leads as Kommo returns them (no deleted ones), pipelines, users. */
-export interface KommoAccount {
-  readonly accountId: number;
-  readonly leads: readonly Lead[];
-  readonly pipelines: readonly Pipeline[];
-  readonly users: readonly User[];
-}
-
-export function kommoAccount(data: DemoData): KommoAccount {
-  const leads: Lead[] = [];
-  for (const row of data.leadRows) {
-    const lead = parseLeadRow(row);
-    if (!lead) continue;
-    const last = leads.at(-1);
-    if (last?.kommoId === lead.kommoId) leads[leads.length - 1] = mergeLeadFragments(last, lead);
-    else leads.push(lead);
-  }
-  return {
-    accountId: Number(data.accountId),
-    leads: leads.filter((lead) => !lead.isDeleted),
-    pipelines: groupPipelineRows(data.pipelineRows),
-    users: data.userRows.map(parseUserRow).filter((user): user is User => user !== null),
+    rights: { is_admin: user.isAdmin, is_active: user.isActive, role_id: user.role.id, group_id: user.group.id },
+    _embedded: { roles: [{ id: user.role.id, name: user.role.name }], groups: [{ id: user.group.id, name: user.group.name }] },
   };
 }
 
@@ -129,25 +96,39 @@ export interface KommoReply {
   readonly contentType?: string;
 }
 
-export const kommoProblem = (status: number, title: string, detail: string): KommoReply => ({
+export const kommoProblem = (status: number, title: string, detail: string, extra: Json = {}): KommoReply => ({
   status,
   contentType: 'application/problem+json',
-  body: { title, type: `https://httpstatus.es/${status}`, status, detail },
+  body: { title, type: `https://httpstatus.es/${status}`, status, detail, ...extra },
 });
 
-/** Answers one Kommo API request for an authenticated account. */
-export function answerKommo(account: KommoAccount, path: string, query: URLSearchParams, options: { usersForbidden: boolean }): KommoReply {
+/** `filter[name][from]`/`[to]` in Unix seconds; a lead without the time matches no range. */
+function inRange(query: URLSearchParams, name: string, value: Date | null): boolean {
+  const from = query.get(`filter[${name}][from]`);
+  const to = query.get(`filter[${name}][to]`);
+  if (from === null && to === null) return true;
+  if (value === null) return false;
+  const seconds = value.getTime() / 1000;
+  return (from === null || seconds >= Number(from)) && (to === null || seconds <= Number(to));
+}
+
+/** Answers one Kommo API request (a GET) for an authenticated account. */
+export function answerKommo(account: DemoAccount, path: string, query: URLSearchParams): KommoReply {
   const page = Math.max(1, Math.trunc(Number(query.get('page') ?? 1)) || 1);
   const limit = Math.min(250, Math.max(1, Math.trunc(Number(query.get('limit') ?? 50)) || 50));
   const withs = new Set((query.get('with') ?? '').split(',').filter(Boolean));
-  const list = (key: string, items: readonly Json[], base: string): KommoReply => {
+  const list = <T>(key: string, items: readonly T[], render: (item: T) => Json, extra: Json = {}): KommoReply => {
     const slice = items.slice((page - 1) * limit, page * limit);
     if (slice.length === 0) return { status: 204 };
-    const href = (p: number) => ({ href: `${base}?page=${p}&limit=${limit}` });
+    const href = (p: number) => ({ href: `${path}?page=${p}&limit=${limit}` });
     const links: Json = { self: href(page), first: href(1) };
     if (page * limit < items.length) links.next = href(page + 1);
     if (page > 1) links.prev = href(page - 1);
-    return { status: 200, contentType: 'application/hal+json', body: { _page: page, _links: links, _embedded: { [key]: slice } } };
+    return {
+      status: 200,
+      contentType: 'application/hal+json',
+      body: { ...extra, _page: page, _links: links, _embedded: { [key]: slice.map(render) } },
+    };
   };
 
   if (path === '/api/v4/leads') {
@@ -156,26 +137,17 @@ export function answerKommo(account: KommoAccount, path: string, query: URLSearc
     const responsibles = query.getAll('filter[responsible_user_id][]');
     const stagePipeline = query.get('filter[statuses][0][pipeline_id]');
     const stageStatus = query.get('filter[statuses][0][status_id]');
-    const range = (name: string, value: Date) => {
-      const from = query.get(`filter[${name}][from]`);
-      const to = query.get(`filter[${name}][to]`);
-      const seconds = value.getTime() / 1000;
-      return (from === null || seconds >= Number(from)) && (to === null || seconds <= Number(to));
-    };
     const leads = account.leads.filter(
       (lead) =>
-        (ids.length === 0 || ids.includes(lead.kommoId)) &&
-        (pipelines.length === 0 || pipelines.includes(lead.pipelineId ?? '')) &&
-        (responsibles.length === 0 || responsibles.includes(lead.responsibleUserId ?? '')) &&
-        (stagePipeline === null || (lead.pipelineId === stagePipeline && lead.statusId === stageStatus)) &&
-        range('created_at', lead.createdAt) &&
-        range('updated_at', lead.updatedAt),
+        !lead.isDeleted &&
+        (ids.length === 0 || ids.includes(String(lead.id))) &&
+        (pipelines.length === 0 || pipelines.includes(String(lead.pipelineId))) &&
+        (responsibles.length === 0 || responsibles.includes(String(lead.responsibleUserId))) &&
+        (stagePipeline === null || (String(lead.pipelineId) === stagePipeline && String(lead.statusId) === stageStatus)) &&
+        inRange(query, 'created_at', lead.createdAt) &&
+        inRange(query, 'updated_at', lead.updatedAt),
     );
-    return list(
-      'leads',
-      leads.map((lead) => leadJson(lead, account.accountId, withs)),
-      path,
-    );
+    return list('leads', leads, (lead) => leadJson(lead, account.accountId, withs));
   }
   if (path === '/api/v4/leads/pipelines') {
     const pipelines = account.pipelines.map((pipeline) => pipelineJson(pipeline, account.accountId));
@@ -185,15 +157,10 @@ export function answerKommo(account: KommoAccount, path: string, query: URLSearc
       body: { _total_items: pipelines.length, _links: { self: { href: path } }, _embedded: { pipelines } },
     };
   }
-  if (path === '/api/v4/users') {
-    if (options.usersForbidden) return kommoProblem(403, 'Forbidden', 'Access denied: the user is not an administrator');
-    const reply = list('users', account.users.map(userJson), path);
-    if (reply.body) (reply.body as Json)._total_items = account.users.length;
-    return reply;
-  }
+  if (path === '/api/v4/users') return list('users', account.users, userJson, { _total_items: account.users.length });
   const user = /^\/api\/v4\/users\/(\d+)$/.exec(path);
   if (user) {
-    const found = account.users.find((candidate) => candidate.kommoId === user[1]);
+    const found = account.users.find((candidate) => String(candidate.id) === user[1]);
     return found
       ? { status: 200, contentType: 'application/hal+json', body: userJson(found) }
       : kommoProblem(404, 'Not Found', 'User not found');
@@ -201,13 +168,17 @@ export function answerKommo(account: KommoAccount, path: string, query: URLSearc
   return kommoProblem(404, 'Not Found', `No route for ${path}`);
 }
 
-/** Writes a Kommo reply. */
-export function writeKommo(response: ServerResponse, reply: KommoReply): void {
+/** Writes a Kommo reply: 204 and bodiless replies without a body. */
+export function writeKommo(response: ServerResponse, reply: KommoReply, headers: Record<string, string> = {}): void {
   if (reply.status === 204 || !reply.body) {
-    response.writeHead(reply.status).end();
+    response.writeHead(reply.status, headers).end();
     return;
   }
   const text = JSON.stringify(reply.body);
-  response.writeHead(reply.status, { 'content-type': reply.contentType ?? 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.writeHead(reply.status, {
+    'content-type': reply.contentType ?? 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   response.end(text);
 }

@@ -7,8 +7,8 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import autocannon from 'autocannon';
-import { type DemoUpstream, startDemoUpstream } from '../../src/demo/server.js';
 import { freePort } from '../support/net.js';
+import { startTestUpstream, type TestUpstream } from '../support/test-upstream.js';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 /** Unmeasured load before each scenario, so V8 has optimized the hot path of either side. */
@@ -36,7 +36,7 @@ interface Gateway {
   stop(): Promise<void>;
 }
 
-async function startGateway(demo: DemoUpstream, env: Record<string, string>): Promise<Gateway> {
+async function startGateway(demo: TestUpstream, env: Record<string, string>): Promise<Gateway> {
   const port = await freePort();
   // The built gateway, as `npm start` runs it.
   const profile = CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILE_DIR}`] : [];
@@ -149,7 +149,7 @@ async function graphql(url: string, query: string): Promise<unknown> {
 /** One autocannon run; `demo` counts upstream calls (null: the target is the upstream itself, 1 call each). */
 async function measure(
   name: string,
-  demo: DemoUpstream | null,
+  demo: TestUpstream | null,
   options: autocannon.Options,
   rss: (() => number) | null,
   warmUp = false,
@@ -177,7 +177,7 @@ const post = (query: string) => ({
 
 async function main(): Promise<void> {
   execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
-  const demo = await startDemoUpstream();
+  const demo = await startTestUpstream();
   const rows: Row[] = [];
   const notes: string[] = [];
 

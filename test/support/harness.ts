@@ -1,6 +1,7 @@
 /**
- * A demo upstream and a gateway, both real HTTP servers on 127.0.0.1, wired the way main.ts wires
- * them in production (config from env, undici Agent, V4 source). Typed operations go over HTTP.
+ * A test upstream (the demo upstream with test hooks) and a gateway, both real HTTP servers on
+ * 127.0.0.1, wired the way main.ts wires them in production (config from env, undici Agent, V4
+ * source). Typed operations go over HTTP.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,13 +10,13 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { type ExecutionResult, print } from 'graphql';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
-import { type DemoUpstream, type DemoUpstreamOptions, startDemoUpstream } from '../../src/demo/server.js';
 import { createGateway, type Gateway } from '../../src/server.js';
 import type { LeadAdapter } from '../../src/sources/adapter.js';
 import { createUpstreamAgent } from '../../src/transport/http.js';
+import { startTestUpstream, type TestUpstream, type TestUpstreamOptions } from './test-upstream.js';
 
 export interface Harness {
-  readonly demo: DemoUpstream;
+  readonly demo: TestUpstream;
   readonly gateway: Gateway;
   /** The gateway's GraphQL URL on loopback. */
   readonly url: string;
@@ -27,11 +28,11 @@ export interface Harness {
 }
 
 export interface HarnessOptions {
-  readonly demo?: DemoUpstreamOptions;
+  readonly demo?: TestUpstreamOptions;
   /** Extra environment for loadConfig (e.g. LEADGRAPH_UPSTREAM_PAGE_SIZE). */
   readonly env?: Record<string, string>;
-  /** Reuse a running demo upstream (it is not closed with the harness). */
-  readonly upstream?: DemoUpstream;
+  /** Reuse a running test upstream (it is not closed with the harness). */
+  readonly upstream?: TestUpstream;
   /** Override the credentials the gateway sends (to test a wrong secret). */
   readonly credentials?: Partial<Record<'V4_CLIENT_ID' | 'V4_CLIENT_SECRET' | 'V4_WORKSPACE_ID' | 'V4_API_URL', string>>;
   /** Which API the gateway reads from the demo (default v4). */
@@ -41,7 +42,7 @@ export interface HarnessOptions {
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const demo = options.upstream ?? (await startDemoUpstream(options.demo));
+  const demo = options.upstream ?? (await startTestUpstream(options.demo));
   const upstream =
     options.api === 'kommo'
       ? { LEADGRAPH_SOURCE: 'kommo', KOMMO_BASE_URL: demo.url, KOMMO_TOKEN: demo.kommoToken }
@@ -102,7 +103,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 
 /** The leads a correct gateway returns, computed straight from the demo rows: adjacent rows merged, tags unioned. */
 export function expectedLeads(
-  demo: DemoUpstream,
+  demo: TestUpstream,
   keep: (row: Record<string, unknown>) => boolean = (row) => row.is_deleted !== true,
 ): { kommoId: string; tagIds: string[] }[] {
   const leads: { kommoId: string; tagIds: string[]; row: Record<string, unknown> }[] = [];
