@@ -17,10 +17,11 @@ import { subgraphSchema } from './schema/index.js';
 import { createKommoSource } from './sources/kommo/source.js';
 import type { LeadSource } from './sources/source.js';
 import { createV4Source } from './sources/v4/source.js';
-import { createResponseCache, type ResponseCache } from './transport/cache.js';
+import { createUpstreamCache, type UpstreamCache } from './transport/cache.js';
 import { createRateLimiter } from './transport/limiter.js';
 import { createSharedRateLimiter, createSharedStore } from './transport/shared.js';
-import { createUpstream, kommoTenant, type Tenant, v4Tenant } from './transport/upstream.js';
+import { kommoTenant, type Tenant, v4Tenant } from './transport/tenant.js';
+import { createUpstream } from './transport/upstream.js';
 
 export const EXAMPLE_QUERY = `# Welcome to leadgraph: Kommo leads as GraphQL.
 # Run with the pink button or Ctrl-Enter.
@@ -61,7 +62,7 @@ export interface GatewayDeps {
 export interface Gateway {
   readonly yoga: YogaServerInstance<Record<string, unknown>, Context>;
   readonly metrics: Metrics;
-  readonly cache: ResponseCache;
+  readonly cache: UpstreamCache;
   /** Marks the gateway as shutting down: readiness turns 503. */
   drain(): void;
   /** Releases what the gateway holds open (the Redis connection). */
@@ -124,7 +125,7 @@ function memoizeByJson<A, R>(render: (argument: A) => R): (argument: A) => R {
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
 export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const metrics = deps.metrics ?? createMetrics();
-  const cache = createResponseCache({ maxBytes: config.cacheMaxMb * 1024 * 1024 });
+  const cache = createUpstreamCache({ maxBytes: config.cacheMaxMb * 1024 * 1024 });
   const kommo = config.api === 'kommo';
   // The windows carry a margin: the upstream counts arrivals, and network jitter must not make a
   // budget of exactly its limit look like one call too many.

@@ -8,22 +8,11 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { UpstreamError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import type { ResponseCache } from './cache.js';
+import type { UpstreamCache } from './cache.js';
 import { abortError, getJsonOnce, type JsonGetter, type UpstreamRequest } from './http.js';
 import { RateLimitExceeded, type RateLimiter, sleep } from './limiter.js';
 import type { SharedStore } from './shared.js';
-
-/** Who the upstream sees: keys for the cache and the budget, the headers that authenticate. */
-export interface Tenant {
-  /** The budget is per upstream credential (client id + hash of the secret). */
-  readonly credentialKey: string;
-  /** Cache entries are per credential and workspace: another secret never reads them. */
-  readonly cacheKey: string;
-  /** Short, non-reversible label for logs. */
-  readonly label: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly secrets: readonly string[];
-}
+import type { Tenant } from './tenant.js';
 
 export interface UpstreamOptions {
   readonly baseUrl: string;
@@ -41,7 +30,7 @@ export interface UpstreamOptions {
   readonly budgetVariable: string;
   /** The longest a 429's Retry-After may make a call wait before it gives up. */
   readonly maxWaitMs: number;
-  readonly cache: ResponseCache;
+  readonly cache: UpstreamCache;
   readonly ttlMs: Readonly<Record<UpstreamRequest['cacheClass'], number>>;
   readonly metrics: Metrics;
   /** Redis, shared by the replicas (LEADGRAPH_REDIS_URL): bodies behind the local cache. */
@@ -53,31 +42,6 @@ export interface UpstreamOptions {
 
 export interface Upstream {
   transport(tenant: Tenant, logger: Logger): JsonGetter;
-}
-
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
-
-export function v4Tenant(baseUrl: string, credentials: { clientId: string; clientSecret: string; workspaceId: string }): Tenant {
-  const credentialKey = sha256(['v4', baseUrl, credentials.clientId, sha256(credentials.clientSecret)].join('\0'));
-  const cacheKey = sha256([credentialKey, credentials.workspaceId].join('\0'));
-  return {
-    credentialKey,
-    cacheKey,
-    label: cacheKey.slice(0, 10),
-    headers: { 'x-client-id': credentials.clientId, 'x-client-secret': credentials.clientSecret },
-    secrets: [credentials.clientSecret],
-  };
-}
-
-export function kommoTenant(baseUrl: string, token: string): Tenant {
-  const credentialKey = sha256(['kommo', baseUrl, sha256(token)].join('\0'));
-  return {
-    credentialKey,
-    cacheKey: credentialKey, // one account per base URL and token
-    label: credentialKey.slice(0, 10),
-    headers: { authorization: `Bearer ${token}` },
-    secrets: [token],
-  };
 }
 
 const RETRYABLE = new Set(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT', 'UPSTREAM_RATE_LIMITED']);
