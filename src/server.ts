@@ -14,6 +14,7 @@ import { useQueryLimits } from './plugins/limits.js';
 import { GRAPHQL_PATH, useOperationMetrics, useOperationsRoutes } from './plugins/operations.js';
 import { useCachedResultBodies } from './plugins/result-bodies.js';
 import { subgraphSchema } from './schema/index.js';
+import { kommoResponseRules } from './sources/kommo/http-rules.js';
 import { createKommoSource } from './sources/kommo/source.js';
 import type { LeadSource } from './sources/source.js';
 import { createV4Source } from './sources/v4/source.js';
@@ -154,6 +155,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     upstreamName: kommo ? 'Kommo API' : 'V4 API',
     dispatcher: deps.dispatcher,
     timeoutMs: config.upstreamTimeoutMs,
+    responseRules: kommo ? kommoResponseRules : undefined,
     retries: config.upstreamRetries,
     backoffMs: config.retryBackoffMs,
     // The windows carry a margin: the upstream counts arrivals, and network jitter must not make a
