@@ -34,8 +34,8 @@ export function createUpstreamAgent(timeoutMs: number): Agent {
 }
 
 /**
- * How one upstream's HTTP differs from plain HTTP, as data: the transport has no such rule of its own.
- * A source's profile supplies them (e.g. src/sources/kommo/http-rules.ts).
+ * How one upstream's HTTP differs from plain HTTP, as data supplied by its source: the transport has
+ * no such rule of its own.
  */
 export interface ResponseRules {
   /** Statuses that answer "nothing" (e.g. a 204 empty list): the call's value is null, no body is parsed. */

@@ -57,12 +57,13 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     [
       // Outermost: the log line and the cache metric describe the call as the adapter saw it.
       observeCalls({ metrics, cache }),
-      // Decoded values, per tenant: a warm call neither parses nor decodes; identical calls in flight share one load.
+      // First to answer: a warm call neither waits for Redis nor decodes again; identical calls in flight share one load.
       memoryCache({ cache, ttlMs }),
-      // Behind the memory cache, so only its misses ask Redis; above the retries, so a fetch one replica does serves all.
+      // Only memory misses ask Redis; above the retries, so one replica's fetch, retries and all, serves the others.
       ...(shared ? [sharedCache({ store: shared, ttlMs, lockMs: options.sharedLockMs ?? 10_000 })] : []),
-      // Above the budget, so every attempt takes a slot: the upstream's own 429 is the last line, not the first.
+      // Above the budget, so every attempt, retries included, takes a slot of its own.
       retry({ retries: options.retries, backoffMs: options.backoffMs, maxWaitMs: options.maxWaitMs, upstreamName, random: options.random }),
+      // Per attempt, just before the wire: the upstream's own 429 is the last line, never the limiter.
       budget({ limiter: options.limiter, upstreamName, budgetVariable: options.budgetVariable }),
       // Right above the wire: counts and times each HTTP attempt, none of the waits above.
       observeAttempts({ metrics }),
