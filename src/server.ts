@@ -17,7 +17,7 @@ import { useCachedResultBodies } from './plugins/result-bodies.js';
 import { subgraphSchema } from './schema/index.js';
 import type { LeadAdapter } from './sources/adapter.js';
 import { profileOf } from './sources/profiles.js';
-import { createResponseCache, type ResponseCache } from './transport/cache.js';
+import { createUpstreamCache, type UpstreamCache } from './transport/cache.js';
 import { createRateLimiter } from './transport/limiter.js';
 import { createSharedRateLimiter, createSharedStore } from './transport/shared.js';
 import { createUpstream } from './transport/upstream.js';
@@ -59,7 +59,7 @@ export interface GatewayDeps {
 export interface Gateway {
   readonly yoga: YogaServerInstance<Record<string, unknown>, Context>;
   readonly metrics: Metrics;
-  readonly cache: ResponseCache;
+  readonly cache: UpstreamCache;
   /** Marks the gateway as shutting down: readiness turns 503. */
   drain(): void;
   /** Releases what the gateway holds open (the Redis connection). */
@@ -94,7 +94,7 @@ function memoizeByJson<A, R>(render: (argument: A) => R): (argument: A) => R {
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
 export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const metrics = createMetrics();
-  const cache = createResponseCache({ maxBytes: config.cacheMaxMb * 1024 * 1024 });
+  const cache = createUpstreamCache({ maxBytes: config.cacheMaxMb * 1024 * 1024 });
   const source = profileOf(config.source).connect(config.source, {
     blockSize: config.upstreamPageSize,
     lookupConcurrency: config.leadLookupConcurrency,
@@ -122,6 +122,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     upstreamName: source.upstreamName,
     dispatcher: deps.dispatcher,
     timeoutMs: config.upstreamTimeoutMs,
+    responseRules: source.responseRules,
     retries: config.upstreamRetries,
     backoffMs: config.retryBackoffMs,
     limiter,

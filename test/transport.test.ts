@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createResponseCache } from '../src/transport/cache.js';
+import { createUpstreamCache } from '../src/transport/cache.js';
 import { createRateLimiter, RateLimitExceeded } from '../src/transport/limiter.js';
 
 describe('the rate limiter', () => {
@@ -17,7 +17,8 @@ describe('the rate limiter', () => {
   });
 
   it('fails fast, with the time until a slot frees, when the wait would exceed the maximum', async () => {
-    const limiter = createRateLimiter({ limit: 2, windowMs: 60_000, maxWaitMs: 100 });
+    let now = 1_000_000;
+    const limiter = createRateLimiter({ limit: 2, windowMs: 60_000, maxWaitMs: 100, now: () => now });
     await limiter.acquire('a');
     await limiter.acquire('a');
     const started = Date.now();
@@ -27,7 +28,13 @@ describe('the rate limiter', () => {
     expect(Date.now() - started).toBeLessThan(50);
     // Another credential has its own budget.
     await expect(limiter.acquire('b')).resolves.toEqual({ waitedMs: 0 });
-    expect(limiter.used('a')).toBe(2);
+    // 'b' took nothing of 'a', and the refused call reserved no slot: 'a' is still full, and one
+    // window later both its slots (and no more) are free again at once.
+    await expect(limiter.acquire('a')).rejects.toBeInstanceOf(RateLimitExceeded);
+    now += 60_000;
+    await expect(limiter.acquire('a')).resolves.toEqual({ waitedMs: 0 });
+    await expect(limiter.acquire('a')).resolves.toEqual({ waitedMs: 0 });
+    await expect(limiter.acquire('a')).rejects.toBeInstanceOf(RateLimitExceeded);
   });
 
   it('stops waiting when the caller aborts', async () => {
@@ -40,12 +47,12 @@ describe('the rate limiter', () => {
   });
 });
 
-describe('the response cache', () => {
+describe('the upstream cache', () => {
   const value = (text: string) => async () => ({ value: text, size: text.length });
 
   it('serves a hit within the TTL and reloads after it', async () => {
     let now = 0;
-    const cache = createResponseCache({ maxBytes: 1000, now: () => now });
+    const cache = createUpstreamCache({ maxBytes: 1000, now: () => now });
     expect((await cache.getOrLoad('k', 100, value('one'))).outcome).toBe('miss');
     expect(await cache.getOrLoad('k', 100, value('two'))).toEqual({ value: 'one', outcome: 'hit' });
     now = 101;
@@ -53,7 +60,7 @@ describe('the response cache', () => {
   });
 
   it('evicts the least recently used entries past its size bound', async () => {
-    const cache = createResponseCache({ maxBytes: 10 });
+    const cache = createUpstreamCache({ maxBytes: 10 });
     await cache.getOrLoad('a', 1000, value('aaaa'));
     await cache.getOrLoad('b', 1000, value('bbbb'));
     await cache.getOrLoad('a', 1000, value('xxxx')); // touch a
@@ -64,7 +71,7 @@ describe('the response cache', () => {
   });
 
   it('coalesces identical loads in flight and never caches a failure', async () => {
-    const cache = createResponseCache({ maxBytes: 1000 });
+    const cache = createUpstreamCache({ maxBytes: 1000 });
     let loads = 0;
     const slow = async () => {
       loads += 1;
@@ -86,7 +93,7 @@ describe('the response cache', () => {
   });
 
   it('aborts a shared load only when every caller has gone', async () => {
-    const cache = createResponseCache({ maxBytes: 1000 });
+    const cache = createUpstreamCache({ maxBytes: 1000 });
     let aborted = false;
     const load = (signal: AbortSignal) =>
       new Promise<{ value: unknown; size: number }>((resolve, reject) => {

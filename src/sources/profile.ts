@@ -5,8 +5,8 @@
  */
 import type { DemoUpstream } from '../demo/server.js';
 import type { Env } from '../env.js';
-import type { JsonGetter } from '../transport/http.js';
-import type { Tenant } from '../transport/upstream.js';
+import type { JsonGetter, ResponseRules } from '../transport/http.js';
+import type { Tenant } from '../transport/tenant.js';
 import type { LeadAdapter } from './adapter.js';
 
 /** What every source's settings carry: `kind` names the profile (the `LEADGRAPH_SOURCE` value). */
@@ -62,6 +62,8 @@ export interface SourceRuntime {
   readonly upstreamName: string;
   readonly baseUrl: string;
   readonly budget: Budget;
+  /** How this upstream's answers deviate from plain HTTP (Kommo: 204 as an empty list, `retry_after` in a 429 body). */
+  readonly responseRules?: ResponseRules | undefined;
   /**
    * The tenant a request reads as, and how to build its adapter. Throws a DomainError
    * (UNAUTHENTICATED) when the request lacks what this mode needs.

@@ -1,7 +1,7 @@
 /**
  * The cross-request cache of upstream GET results: entries with a TTL, evicted least recently used
  * when the total size passes `maxBytes`, and identical requests in flight coalesced into one.
- * Failures are never cached. Keys always include the tenant (see upstream.ts).
+ * Failures are never cached. Keys always include the tenant (see cacheKey in call.ts).
  */
 
 export interface CacheOptions {
@@ -17,7 +17,7 @@ interface Entry {
 
 export type CacheOutcome = 'hit' | 'miss' | 'coalesced';
 
-export interface ResponseCache {
+export interface UpstreamCache {
   /**
    * The cached value for `key`, or the result of `load` (run once however many callers ask at the
    * same time). `load` returns the value and its size in bytes; `ttlMs` 0 skips storing.
@@ -29,11 +29,10 @@ export interface ResponseCache {
     signal?: AbortSignal,
   ): Promise<{ value: unknown; outcome: CacheOutcome }>;
   readonly bytes: number;
-  readonly entries: number;
   clear(): void;
 }
 
-export function createResponseCache(options: CacheOptions): ResponseCache {
+export function createUpstreamCache(options: CacheOptions): UpstreamCache {
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>(); // insertion order = recency order
   // A load in flight is shared; it is aborted only when every caller waiting for it has gone away.
@@ -104,9 +103,6 @@ export function createResponseCache(options: CacheOptions): ResponseCache {
     },
     get bytes() {
       return bytes;
-    },
-    get entries() {
-      return entries.size;
     },
     clear() {
       entries.clear();

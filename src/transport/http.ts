@@ -1,5 +1,6 @@
 import { Agent, type Dispatcher, request, errors as undiciErrors } from 'undici';
 import { UpstreamError } from '../errors.js';
+import type { UpstreamCall } from './call.js';
 
 /** What the source adapters call: GET JSON from the upstream. It knows HTTP, never what a Lead is. */
 export interface JsonGetter {
@@ -35,77 +36,81 @@ export function createUpstreamAgent(timeoutMs: number): Agent {
   });
 }
 
-export interface AttemptOptions {
-  readonly url: URL;
-  readonly endpoint: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly dispatcher: Dispatcher;
-  readonly timeoutMs: number;
-  readonly signal: AbortSignal;
-  /** Display name of the upstream in error messages, e.g. "V4 API". */
-  readonly upstreamName: string;
-  /** Removes secrets from any upstream text that goes into an error message. */
-  readonly redact: (text: string) => string;
+/**
+ * How one upstream's HTTP differs from plain HTTP, as data supplied by its source: the transport has
+ * no such rule of its own.
+ */
+export interface ResponseRules {
+  /** Statuses that answer "nothing" (e.g. a 204 empty list): the call's value is null, no body is parsed. */
+  readonly emptyStatuses?: readonly number[];
+  /** Seconds until a retry is welcome, read from an error response without a `Retry-After` header. */
+  readonly retryAfter?: (status: number, text: string) => number | undefined;
 }
 
-export interface AttemptResult {
-  readonly value: unknown;
-  /** The body as received ('' for a 204), for a shared cache. */
-  readonly text: string;
-  /** Body size in bytes (the cache's measure). */
-  readonly size: number;
-  readonly status: number;
+export interface HttpCallOptions {
+  readonly baseUrl: string;
+  readonly dispatcher: Dispatcher;
+  /** Headers and body timeout of one attempt (the connect timeout is the dispatcher's). */
+  readonly timeoutMs: number;
+  /** Display name of the upstream in error messages, e.g. "V4 API". */
+  readonly upstreamName: string;
+  readonly rules?: ResponseRules | undefined;
 }
 
 const MAX_ERROR_DETAIL = 300;
 
-/** One GET attempt: parsed JSON, or an UpstreamError with a stable code. */
-export async function getJsonOnce(options: AttemptOptions): Promise<AttemptResult> {
-  const { endpoint, upstreamName } = options;
-  let status = 0;
-  try {
-    const response = await request(options.url, {
-      method: 'GET',
-      dispatcher: options.dispatcher,
-      headers: { accept: 'application/json', ...options.headers },
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      signal: options.signal,
-    });
-    status = response.statusCode;
-    const text = await response.body.text();
-    // 204 No Content (Kommo's empty list) is an empty result, not a body to parse.
-    if (status === 204) return { value: null, text: '', size: 0, status };
-    if (status >= 200 && status < 300) {
-      try {
-        return { value: JSON.parse(text) as unknown, text, size: Buffer.byteLength(text), status };
-      } catch {
-        throw new UpstreamError(
-          'UPSTREAM_BAD_RESPONSE',
-          `${upstreamName} GET ${endpoint} answered ${status} with a body that is not JSON`,
-          {
-            endpoint,
-            status,
-          },
-        );
-      }
+/**
+ * The bottom of the stack: one GET with undici, answering the parsed JSON body, or an UpstreamError
+ * with a stable code. Upstream text that goes into an error message has the tenant's secrets removed.
+ */
+export function httpCall(options: HttpCallOptions): UpstreamCall {
+  const { upstreamName, rules } = options;
+  const base = new URL(options.baseUrl);
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const empty = new Set(rules?.emptyStatuses ?? []);
+  return async (call) => {
+    const endpoint = call.path;
+    const url = new URL(base);
+    url.pathname = basePath + call.path;
+    for (const key of Object.keys(call.query).sort()) {
+      for (const value of [call.query[key] ?? []].flat()) url.searchParams.append(key, value);
     }
-    const retryAfter = response.headers['retry-after'] ?? retryAfterFromBody(text);
-    throw statusError(endpoint, status, retryAfter, options.redact(describeBody(text)), upstreamName);
-  } catch (error) {
-    if (error instanceof UpstreamError) throw error;
-    throw networkError(endpoint, error, options.signal, upstreamName);
-  }
-}
-
-/** Kommo's 429 body says `"retry_after": 300` (seconds) when no header does. */
-function retryAfterFromBody(text: string): string | undefined {
-  try {
-    const body = JSON.parse(text) as { retry_after?: unknown };
-    return typeof body.retry_after === 'number' ? String(body.retry_after) : undefined;
-  } catch {
-    return undefined;
-  }
+    const redact = (text: string): string =>
+      call.tenant.secrets.reduce((out, secret) => (secret ? out.split(secret).join('[redacted]') : out), text);
+    try {
+      const response = await request(url, {
+        method: 'GET',
+        dispatcher: options.dispatcher,
+        headers: { accept: 'application/json', ...call.tenant.headers },
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+        signal: call.signal,
+      });
+      const status = response.statusCode;
+      const text = await response.body.text();
+      if (empty.has(status)) return { value: null, status, received: { text: '', bytes: 0 } };
+      if (status >= 200 && status < 300) {
+        try {
+          return { value: JSON.parse(text) as unknown, status, received: { text, bytes: Buffer.byteLength(text) } };
+        } catch {
+          throw new UpstreamError(
+            'UPSTREAM_BAD_RESPONSE',
+            `${upstreamName} GET ${endpoint} answered ${status} with a body that is not JSON`,
+            {
+              endpoint,
+              status,
+            },
+          );
+        }
+      }
+      const header = response.headers['retry-after'];
+      const retryAfter = header !== undefined ? parseRetryAfter(header) : rules?.retryAfter?.(status, text);
+      throw statusError(endpoint, status, retryAfter, redact(describeBody(text)), upstreamName);
+    } catch (error) {
+      if (error instanceof UpstreamError) throw error;
+      throw networkError(endpoint, error, call.signal, upstreamName);
+    }
+  };
 }
 
 /**
@@ -140,13 +145,7 @@ export function describeBody(text: string): string {
   return detail.length > MAX_ERROR_DETAIL ? `${detail.slice(0, MAX_ERROR_DETAIL)}…` : detail;
 }
 
-function statusError(
-  endpoint: string,
-  status: number,
-  retryAfterHeader: string | string[] | undefined,
-  detail: string,
-  upstream: string,
-): UpstreamError {
+function statusError(endpoint: string, status: number, retryAfter: number | undefined, detail: string, upstream: string): UpstreamError {
   const suffix = detail ? `: ${detail}` : '';
   if (status === 401) {
     return new UpstreamError('UPSTREAM_UNAUTHORIZED', `${upstream} rejected the credentials (401)${suffix}`, { endpoint, status });
@@ -155,7 +154,6 @@ function statusError(
     return new UpstreamError('UPSTREAM_FORBIDDEN', `${upstream} refused access (403)${suffix}`, { endpoint, status });
   }
   if (status === 429) {
-    const retryAfter = parseRetryAfter(retryAfterHeader);
     return new UpstreamError('UPSTREAM_RATE_LIMITED', `${upstream} rate limit reached (429)${suffix}`, {
       endpoint,
       status,

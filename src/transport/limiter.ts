@@ -22,8 +22,6 @@ export class RateLimitExceeded extends Error {
 export interface RateLimiter {
   /** Resolves when the call may go out (with how long it waited); rejects with RateLimitExceeded or the abort reason. */
   acquire(key: string, signal?: AbortSignal): Promise<{ waitedMs: number }>;
-  /** Slots granted in the current window, for a key (tests, metrics). */
-  used(key: string): number;
 }
 
 export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
@@ -55,10 +53,6 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
       grants.set(key, list);
       if (waitMs > 0) await sleep(waitMs, signal);
       return { waitedMs: waitMs };
-    },
-    used(key) {
-      const at = now();
-      return prune(key, at).filter((time) => time <= at).length;
     },
   };
 }

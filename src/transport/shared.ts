@@ -167,6 +167,5 @@ export function createSharedRateLimiter(
       if (waitMs > 0) await sleep(waitMs, signal);
       return { waitedMs: waitMs };
     },
-    used: (key) => fallback.used(key),
   };
 }

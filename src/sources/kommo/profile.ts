@@ -1,9 +1,10 @@
 /** Kommo's own API v4 as a source: one account per base URL and token, 7 calls a second. */
 import { createHash } from 'node:crypto';
 import { ConfigError, type Env, readInt, readString, readUrl } from '../../env.js';
-import type { Tenant } from '../../transport/upstream.js';
+import type { Tenant } from '../../transport/tenant.js';
 import type { SourceProfile } from '../profile.js';
 import { createKommoAdapter } from './adapter.js';
+import { kommoResponseRules } from './http-rules.js';
 
 export interface KommoSettings {
   readonly kind: 'kommo';
@@ -74,6 +75,7 @@ export const kommoProfile: SourceProfile<KommoSettings> = {
       baseUrl,
       // The window carries a margin: Kommo counts arrivals, and jitter must not turn 7 calls into 8 in its second.
       budget: { limit: settings.ratePerSecond, windowMs: 1_100, variable: 'LEADGRAPH_KOMMO_RATE_PER_SEC' },
+      responseRules: kommoResponseRules,
       tenantOf: () => ({ tenant, createAdapter: (transport) => createKommoAdapter({ transport, ...adapterOptions }) }),
     };
   },

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { ConfigError, type Env, isIdLike, readBool, readId, readInt, readString, readUrl } from '../../env.js';
 import { DomainError } from '../../errors.js';
-import type { Tenant } from '../../transport/upstream.js';
+import type { Tenant } from '../../transport/tenant.js';
 import type { SourceProfile } from '../profile.js';
 import { createV4Adapter } from './adapter.js';
 

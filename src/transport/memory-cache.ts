@@ -1,0 +1,33 @@
+/** The memory cache layer: decoded values per tenant and request, with identical calls in flight coalesced. */
+import type { UpstreamCache } from './cache.js';
+import { type CallResult, cacheKey, type Layer } from './call.js';
+import type { UpstreamRequest } from './http.js';
+
+export interface MemoryCacheOptions {
+  readonly cache: UpstreamCache;
+  /** TTL per cache class; 0 keeps nothing (identical calls in flight are still coalesced). */
+  readonly ttlMs: Readonly<Record<UpstreamRequest['cacheClass'], number>>;
+}
+
+/**
+ * Decodes what the layers below return (`request.decode`) and keeps the decoded value, so a warm
+ * call neither parses nor decodes again. The load runs under a signal of its own, aborted only when
+ * every caller waiting for it has gone; a caller that goes away is rejected with its signal's reason.
+ */
+export function memoryCache(options: MemoryCacheOptions): Layer {
+  return (next) => async (request) => {
+    let loaded: CallResult | undefined;
+    const { value, outcome } = await options.cache.getOrLoad(
+      cacheKey(request),
+      options.ttlMs[request.cacheClass],
+      async (signal) => {
+        const result = await next({ ...request, signal });
+        loaded = result;
+        return { value: request.decode(result.value), size: result.received?.bytes ?? 0 };
+      },
+      request.signal,
+    );
+    if (outcome === 'miss' && loaded) return { ...loaded, value };
+    return { value, status: 200, cache: outcome === 'miss' ? undefined : outcome };
+  };
+}

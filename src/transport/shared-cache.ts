@@ -1,0 +1,47 @@
+/** The shared cache layer: bodies in Redis, so one replica's fetch serves the others. */
+import { createHash } from 'node:crypto';
+import { type CallResult, cacheKey, type Layer } from './call.js';
+import type { UpstreamRequest } from './http.js';
+import type { SharedStore } from './shared.js';
+
+export interface SharedCacheOptions {
+  readonly store: SharedStore;
+  /** TTL per cache class; 0 neither reads nor writes Redis. */
+  readonly ttlMs: Readonly<Record<UpstreamRequest['cacheClass'], number>>;
+  /** How long one replica may hold the fetch lock of a miss (and the others wait for it). */
+  readonly lockMs: number;
+}
+
+/**
+ * A body another replica stored is answered from Redis. On a miss one replica takes the fetch lock
+ * and fetches; the others wait for its result, and fetch themselves when none comes in time. Redis
+ * trouble never fails a call: the store answers "nothing" and the call goes on to the upstream.
+ */
+export function sharedCache(options: SharedCacheOptions): Layer {
+  const { store, lockMs } = options;
+  const fromStore = (text: string): CallResult => ({
+    value: text === '' ? null : (JSON.parse(text) as unknown),
+    status: 200,
+    received: { text, bytes: Buffer.byteLength(text) },
+    cache: 'shared',
+  });
+  return (next) => async (request) => {
+    const ttlMs = options.ttlMs[request.cacheClass];
+    if (ttlMs <= 0) return next(request);
+    const key = createHash('sha256').update(cacheKey(request)).digest('hex');
+    const cached = await store.get(key);
+    if (cached !== null) return fromStore(cached);
+    const token = await store.lock(key, lockMs);
+    if (token === null && store.up) {
+      const body = await store.waitFor(key, lockMs, request.signal);
+      if (body !== null) return fromStore(body);
+    }
+    try {
+      const result = await next(request);
+      if (result.received) await store.set(key, result.received.text, ttlMs);
+      return result;
+    } finally {
+      if (token !== null) await store.unlock(key, token);
+    }
+  };
+}
