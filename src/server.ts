@@ -17,10 +17,8 @@ import { useCachedResultBodies } from './plugins/result-bodies.js';
 import { subgraphSchema } from './schema/index.js';
 import type { LeadAdapter } from './sources/adapter.js';
 import { profileOf } from './sources/profiles.js';
-import { createUpstreamCache, type UpstreamCache } from './transport/cache.js';
-import { createRateLimiter } from './transport/limiter.js';
-import { createSharedRateLimiter, createSharedStore } from './transport/shared.js';
-import { createUpstream } from './transport/upstream.js';
+import type { UpstreamCache } from './transport/cache.js';
+import { createTransport } from './transport/create.js';
 
 export const EXAMPLE_QUERY = `# Welcome to leadgraph: Kommo leads as GraphQL.
 # Run with the pink button or Ctrl-Enter.
@@ -94,46 +92,11 @@ function memoizeByJson<A, R>(render: (argument: A) => R): (argument: A) => R {
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
 export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const metrics = createMetrics();
-  const cache = createUpstreamCache({ maxBytes: config.cacheMaxMb * 1024 * 1024 });
   const source = profileOf(config.source).connect(config.source, {
     blockSize: config.upstreamPageSize,
     lookupConcurrency: config.leadLookupConcurrency,
   });
-  const budget = { limit: source.budget.limit, windowMs: source.budget.windowMs, maxWaitMs: config.rateMaxWaitMs };
-  const shared = config.redisUrl
-    ? createSharedStore({
-        url: config.redisUrl,
-        timeoutMs: config.redisTimeoutMs,
-        maxValueBytes: config.redisMaxValueKb * 1024,
-        logger: deps.logger,
-        metrics,
-      })
-    : null;
-  // With Redis, the budget is shared; while Redis is down, each replica keeps to a conservative share.
-  const limiter = shared
-    ? createSharedRateLimiter(
-        shared,
-        budget,
-        createRateLimiter({ ...budget, limit: Math.max(1, Math.floor(budget.limit / config.expectedReplicas)) }),
-      )
-    : createRateLimiter(budget);
-  const upstream = createUpstream({
-    baseUrl: source.baseUrl,
-    upstreamName: source.upstreamName,
-    dispatcher: deps.dispatcher,
-    timeoutMs: config.upstreamTimeoutMs,
-    responseRules: source.responseRules,
-    retries: config.upstreamRetries,
-    backoffMs: config.retryBackoffMs,
-    limiter,
-    budgetVariable: source.budget.variable,
-    maxWaitMs: config.rateMaxWaitMs,
-    cache,
-    ttlMs: { leads: config.cacheTtlLeadsSeconds * 1000, reference: config.cacheTtlReferenceSeconds * 1000 },
-    metrics,
-    shared: shared ?? undefined,
-    sharedLockMs: config.upstreamTimeoutMs,
-  });
+  const transport = createTransport(config, source, { dispatcher: deps.dispatcher, logger: deps.logger, metrics });
   const settings = { defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
   const { logger } = deps;
   const requestIds = new WeakMap<Request, string>();
@@ -141,7 +104,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const responseTtlMs = Math.min(config.cacheTtlLeadsSeconds, config.cacheTtlReferenceSeconds) * 1000;
   const adapterFor = (request: Request, requestLogger: Logger): LeadAdapter => {
     const { tenant, createAdapter } = source.tenantOf(request);
-    return createAdapter(upstream.transport(tenant, requestLogger));
+    return createAdapter(transport.upstream.transport(tenant, requestLogger));
   };
 
   const browserPolicy = {
@@ -173,11 +136,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     plugins: [
       // First: a request to a foreign Host (DNS rebinding) is refused before anything else runs.
       useHostCheck(browserPolicy),
-      useOperationsRoutes(
-        metrics,
-        () => !draining,
-        () => (shared ? (shared.up ? 'up' : 'down') : 'off'),
-      ),
+      useOperationsRoutes(metrics, () => !draining, transport.redisState),
       useQueryLimits({
         maxDepth: config.maxDepth,
         maxAliases: config.maxAliases,
@@ -232,12 +191,10 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   return {
     yoga,
     metrics,
-    cache,
+    cache: transport.cache,
     drain: () => {
       draining = true;
     },
-    close: async () => {
-      await shared?.close();
-    },
+    close: () => transport.close(),
   };
 }
