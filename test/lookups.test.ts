@@ -240,6 +240,22 @@ describe('lookups behind leads, filters and node ids (default demo data)', () =>
     expect(harness.demo.count('leads')).toBe(1);
   });
 
+  it('500 Lead representations (_entities) cost the blocks of the lead table and resolve with their pipelines', async () => {
+    const all = expectedLeads(harness.demo, () => true).map((lead) => lead.kommoId);
+    const ids = [...all.slice(0, 480), ...all.slice(0, 10), '1', '2', ...all.slice(2000, 2008)];
+    const query = `query($representations: [_Any!]!) { _entities(representations: $representations) {
+      ... on Lead { kommoId isDeleted pipeline { name } status { name } } } }`;
+    const response = await harness.post({ query, variables: { representations: ids.map((kommoId) => ({ __typename: 'Lead', kommoId })) } });
+    const body = (await response.json()) as ExecutionResult<{
+      _entities: ({ kommoId: string; pipeline: { name: string } | null } | null)[];
+    }>;
+    expect(body.errors).toBeUndefined();
+    expect(body.data?._entities.map((entity) => entity?.kommoId ?? null)).toEqual(ids.map((id) => (id === '1' || id === '2' ? null : id)));
+    expect(body.data?._entities.filter((entity) => entity !== null).every((entity) => entity.pipeline !== null)).toBe(true);
+    expect(harness.demo.count('leads')).toBe(Math.ceil(harness.demo.data.leadRows.length / 500));
+    expect(harness.demo.count('pipelines')).toBe(1);
+  });
+
   it('node(id) of something that does not exist is null', async () => {
     const id = Buffer.from('User:123456').toString('base64');
     const result = await harness.execute(NodeDocument, { id });

@@ -55,6 +55,11 @@ function leadJson(lead: DemoLead, accountId: number, withs: ReadonlySet<string>)
   return json;
 }
 
+/** A deleted lead as `with=only_deleted` lists it: its id, when it changed, and that it is deleted. */
+function deletedLeadJson(lead: DemoLead): Json {
+  return { id: lead.id, updated_at: unix(lead.updatedAt), is_deleted: true, _links: { self: { href: `/api/v4/leads/${lead.id}` } } };
+}
+
 function pipelineJson(pipeline: DemoPipeline, accountId: number): Json {
   return {
     id: pipeline.id,
@@ -137,9 +142,11 @@ export function answerKommo(account: DemoAccount, path: string, query: URLSearch
     const responsibles = query.getAll('filter[responsible_user_id][]');
     const stagePipeline = query.get('filter[statuses][0][pipeline_id]');
     const stageStatus = query.get('filter[statuses][0][status_id]');
+    // Deleted leads leave the normal list; `with=only_deleted` lists them alone, with little more than their id.
+    const deleted = withs.has('only_deleted');
     const leads = account.leads.filter(
       (lead) =>
-        !lead.isDeleted &&
+        lead.isDeleted === deleted &&
         (ids.length === 0 || ids.includes(String(lead.id))) &&
         (pipelines.length === 0 || pipelines.includes(String(lead.pipelineId))) &&
         (responsibles.length === 0 || responsibles.includes(String(lead.responsibleUserId))) &&
@@ -147,7 +154,7 @@ export function answerKommo(account: DemoAccount, path: string, query: URLSearch
         inRange(query, 'created_at', lead.createdAt) &&
         inRange(query, 'updated_at', lead.updatedAt),
     );
-    return list('leads', leads, (lead) => leadJson(lead, account.accountId, withs));
+    return list('leads', leads, (lead) => (deleted ? deletedLeadJson(lead) : leadJson(lead, account.accountId, withs)));
   }
   if (path === '/api/v4/leads/pipelines') {
     const pipelines = account.pipelines.map((pipeline) => pipelineJson(pipeline, account.accountId));

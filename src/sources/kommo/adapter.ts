@@ -32,6 +32,17 @@ export function createKommoAdapter(options: KommoAdapterOptions): LeadAdapter {
   const getList = (path: string, key: string, query: UpstreamQuery, signal: AbortSignal | undefined, cacheClass: 'leads' | 'reference') =>
     transport.getJson<KommoList>({ path, query, cacheClass, decode: (body) => parseList(body, key, path), signal });
 
+  /** The leads with these ids: `filter[id][]` takes a list, one call per 250 ids. */
+  async function lookUp(kommoIds: readonly string[], withs: string, signal?: AbortSignal): Promise<Lead[]> {
+    const chunks: string[][] = [];
+    for (let start = 0; start < kommoIds.length; start += IDS_PER_CALL) chunks.push(kommoIds.slice(start, start + IDS_PER_CALL));
+    const wanted = new Set(kommoIds);
+    const pages = await Promise.all(
+      chunks.map((ids) => getList(LEADS, 'leads', { 'filter[id][]': ids, with: withs, limit: String(KOMMO_MAX_LIMIT) }, signal, 'leads')),
+    );
+    return pages.flatMap((list) => list.items.map(parseLead).filter((lead): lead is Lead => lead !== null && wanted.has(lead.kommoId)));
+  }
+
   async function getUser(kommoId: string, signal?: AbortSignal): Promise<User | null> {
     const path = `${USERS}/${kommoId}`;
     try {
@@ -100,16 +111,13 @@ export function createKommoAdapter(options: KommoAdapterOptions): LeadAdapter {
     },
 
     async getLeads(kommoIds, signal) {
-      // `filter[id][]` takes a list: one call per 250 ids.
-      const chunks: string[][] = [];
-      for (let start = 0; start < kommoIds.length; start += IDS_PER_CALL) chunks.push(kommoIds.slice(start, start + IDS_PER_CALL));
-      const wanted = new Set(kommoIds);
-      const pages = await Promise.all(
-        chunks.map((ids) =>
-          getList(LEADS, 'leads', { 'filter[id][]': ids, with: WITH_LEAD, limit: String(KOMMO_MAX_LIMIT) }, signal, 'leads'),
-        ),
-      );
-      return pages.flatMap((list) => list.items.map(parseLead).filter((lead): lead is Lead => lead !== null && wanted.has(lead.kommoId)));
+      const found = await lookUp(kommoIds, WITH_LEAD, signal);
+      const known = new Set(found.map((lead) => lead.kommoId));
+      const missing = kommoIds.filter((id) => !known.has(id));
+      if (missing.length === 0) return found;
+      // Deleted leads leave Kommo's normal list; `with=only_deleted` finds them (with little more than their id).
+      const deleted = await lookUp(missing, 'only_deleted', signal);
+      return [...found, ...deleted.map((lead) => ({ ...lead, isDeleted: true }))];
     },
 
     async listPipelines(signal) {

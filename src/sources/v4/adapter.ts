@@ -1,7 +1,15 @@
 import { mapWithConcurrency } from '../../concurrency.js';
 import { UpstreamError } from '../../errors.js';
 import type { JsonGetter } from '../../transport/http.js';
-import { type Lead, type LeadAdapter, type LeadBlock, type LeadFragment, mergeLeadFragments, type User } from '../adapter.js';
+import {
+  type Lead,
+  type LeadAdapter,
+  type LeadBlock,
+  type LeadFragment,
+  type LeadQuery,
+  mergeLeadFragments,
+  type User,
+} from '../adapter.js';
 import { filterParams } from '../filters.js';
 import { v4Filters } from './filters.js';
 import { groupPipelineRows, leadFragment, parseEnvelope, parseLeadRow, parseUserRow, type V4Page } from './rows.js';
@@ -26,6 +34,25 @@ const MAX_LIMIT = 5000;
 const MAX_PAGES = 50;
 
 const SOURCE_NAME = 'the v4 source';
+/** Below this many ids a lookup is one call per id; from it on, reading the table's blocks may cost less. */
+const TABLE_LOOKUP_MIN_IDS = 5;
+
+/** The wanted leads of consecutive blocks, each lead's adjacent rows merged (also across a block boundary). */
+function leadsIn(blocks: readonly LeadBlock[], wanted: ReadonlySet<string>): Lead[] {
+  const leads: Lead[] = [];
+  let previous: string | null = null;
+  for (const block of blocks) {
+    for (const fragment of block.fragments) {
+      const adjacent = fragment.kommoId === previous;
+      previous = fragment.kommoId;
+      if (!wanted.has(fragment.kommoId)) continue;
+      const last = leads.at(-1);
+      if (adjacent && last) leads[leads.length - 1] = mergeLeadFragments(last, fragment.lead);
+      else leads.push(fragment.lead);
+    }
+  }
+  return leads;
+}
 
 export function createV4Adapter(options: V4AdapterOptions): LeadAdapter {
   const { transport, blockSize } = options;
@@ -90,6 +117,10 @@ export function createV4Adapter(options: V4AdapterOptions): LeadAdapter {
     });
   }
 
+  function readLeadBlock(query: LeadQuery, index: number, signal?: AbortSignal): Promise<LeadBlock> {
+    return getPage(LEADS, filterParams(v4Filters, query, SOURCE_NAME), index + 1, blockSize, (page) => decodeBlock(page, index), signal);
+  }
+
   /** One lead with all its rows merged; the V4 API filters by one lead id at a time. */
   async function getLead(kommoId: string, signal?: AbortSignal): Promise<Lead | null> {
     const rows = await getAllRows(LEADS, { leadId: kommoId }, signal);
@@ -123,13 +154,29 @@ export function createV4Adapter(options: V4AdapterOptions): LeadAdapter {
     filters: v4Filters,
     deletedLeads: 'listed',
 
-    readLeadBlock(query, index, signal): Promise<LeadBlock> {
-      return getPage(LEADS, filterParams(v4Filters, query, SOURCE_NAME), index + 1, blockSize, (page) => decodeBlock(page, index), signal);
-    },
+    readLeadBlock,
 
     async getLeads(kommoIds, signal) {
-      const leads = await mapWithConcurrency(kommoIds, options.lookupConcurrency, (id) => getLead(id, signal));
-      return leads.filter((lead) => lead !== null);
+      const perId = async (ids: readonly string[]) =>
+        (await mapWithConcurrency(ids, options.lookupConcurrency, (id) => getLead(id, signal))).filter((lead) => lead !== null);
+      if (kommoIds.length < TABLE_LOOKUP_MIN_IDS) return perId(kommoIds);
+      // The V4 API filters by one lead id a call. Many ids cost less as the blocks of the whole table
+      // when it has fewer blocks than ids: its first block says how many there are (and is often cached).
+      const head = await readLeadBlock({}, 0, signal);
+      const blocks = head.isLast ? 1 : head.totalRows === null ? null : Math.ceil(head.totalRows / blockSize);
+      if (blocks !== null && blocks <= kommoIds.length) {
+        const rest = await mapWithConcurrency(
+          Array.from({ length: blocks - 1 }, (_, i) => i + 1),
+          options.lookupConcurrency,
+          (index) => readLeadBlock({}, index, signal),
+        );
+        return leadsIn([head, ...rest], new Set(kommoIds));
+      }
+      // The head block answers the leads it holds whole (a lead on its last row may go on in the next block).
+      const lastId = head.isLast ? null : (head.fragments.at(-1)?.kommoId ?? null);
+      const found = leadsIn([head], new Set(kommoIds)).filter((lead) => lead.kommoId !== lastId);
+      const known = new Set(found.map((lead) => lead.kommoId));
+      return [...found, ...(await perId(kommoIds.filter((id) => !known.has(id))))];
     },
 
     async listPipelines(signal) {
