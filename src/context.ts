@@ -1,3 +1,4 @@
+import type { RequestSignal } from './deadline.js';
 import type { BlockReader, LeadSelection, PageSettings } from './pagination.js';
 import { fingerprint } from './pagination.js';
 import type { LeadAdapter, LeadBlock, Pipeline, Status, User } from './sources/adapter.js';
@@ -20,8 +21,10 @@ export interface Context {
   /** The source adapter of this request's tenant. */
   readonly adapter: LeadAdapter;
   readonly settings: PageSettings;
-  /** Aborted when the client goes away; passed down to every upstream call. */
+  /** Aborted when the client goes away or the request's deadline passes; passed down to every upstream call. */
   readonly signal: AbortSignal;
+  /** The deadline behind `signal`, held here so it lives as long as the request (see deadline.ts). */
+  readonly deadline: AbortSignal;
   /** Block reader of a selection: windows of one request share upstream pages. */
   blocks(selection: LeadSelection): BlockReader;
   pipelineIndex(): Promise<PipelineIndex>;
@@ -52,12 +55,13 @@ function once<T>(load: () => Promise<T>): () => Promise<T> {
   };
 }
 
-export function createContext(adapter: LeadAdapter, settings: PageSettings, signal: AbortSignal): Context {
+export function createContext(adapter: LeadAdapter, settings: PageSettings, { signal, deadline }: RequestSignal): Context {
   const blocks = new Map<string, Promise<LeadBlock>>();
   return {
     adapter,
     settings,
     signal,
+    deadline,
     blocks(selection) {
       const print = fingerprint(selection);
       return (index) => {

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
+import { requestSignal } from './deadline.js';
 import { findDomainError } from './errors.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { corsFor, isLoopbackAddress, useHostCheck } from './plugins/browsers.js';
@@ -125,9 +126,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
       requestIds.set(request, requestId);
       const requestLogger = logger.child({ requestId });
-      const signal = AbortSignal.any([request.signal, AbortSignal.timeout(config.requestTimeoutMs)]);
       const adapter = adapterFor(request, requestLogger);
-      return createContext(deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter, settings, signal);
+      return createContext(
+        deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
+        settings,
+        requestSignal(request.signal, config.requestTimeoutMs),
+      );
     },
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
     // The page inlines GraphiQL's whole bundle (~9 MB): render it once, not on every visit.

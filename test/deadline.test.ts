@@ -1,0 +1,52 @@
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+/** Runs a script in a child Node with --expose-gc (vitest's workers have no `gc`), returning its output. */
+function runWithGc(script: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      output += String(chunk);
+    });
+    child.stderr.on('data', (chunk) => {
+      output += String(chunk);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+describe('the request deadline', () => {
+  it('fires after garbage collections, as long as the request holds its signal', async () => {
+    // Node 20 holds AbortSignal.any's sources weakly: a bare AbortSignal.timeout is collected and never fires.
+    const { code, output } = await runWithGc(`
+      import { requestSignal } from './src/deadline.ts';
+      const client = new AbortController();
+      const held = requestSignal(client.signal, 300);
+      const started = Date.now();
+      held.signal.addEventListener('abort', () => {
+        console.log('aborted', held.signal.reason?.name, Date.now() - started);
+        process.exit(0);
+      });
+      setInterval(() => globalThis.gc(), 20);
+      setTimeout(() => { console.log('not aborted'); process.exit(1); }, 2000);
+    `);
+    expect(output).toMatch(/^aborted TimeoutError \d+/);
+    expect(code).toBe(0);
+  });
+
+  it('follows the client going away before the deadline', async () => {
+    const { requestSignal } = await import('../src/deadline.js');
+    const client = new AbortController();
+    const { signal } = requestSignal(client.signal, 60_000);
+    client.abort(new Error('client left'));
+    expect(signal.aborted).toBe(true);
+    expect((signal.reason as Error).message).toBe('client left');
+  });
+});
