@@ -8,11 +8,13 @@ import type { Dispatcher } from 'undici';
 import type { Config, V4Credentials } from './config.js';
 import { type Context, createContext } from './context.js';
 import { DomainError, findDomainError } from './errors.js';
+import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
-import { GRAPHQL_PATH, useOperationMetrics, useOperationsRoutes } from './plugins/operations.js';
+import { useOperationMetrics, useOperationsRoutes } from './plugins/operations.js';
 import { useCachedResultBodies } from './plugins/result-bodies.js';
+import { GRAPHQL_PATH } from './routes.js';
 import { subgraphSchema } from './schema/index.js';
 import { createKommoSource } from './sources/kommo/source.js';
 import type { LeadSource } from './sources/source.js';
@@ -104,21 +106,6 @@ function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error
   if (domain)
     return error instanceof Error && error !== domain ? error : new GraphQLError(domain.message, { extensions: domain.extensions });
   return maskError(error, message, isDev);
-}
-
-/** Memoizes a function of a JSON-serializable argument (one entry per distinct argument). */
-function memoizeByJson<A, R>(render: (argument: A) => R): (argument: A) => R {
-  const rendered = new Map<string, R>();
-  return (argument) => {
-    const key = JSON.stringify(argument) ?? '';
-    let result = rendered.get(key);
-    if (result === undefined) {
-      result = render(argument);
-      if (rendered.size >= 8) rendered.clear();
-      rendered.set(key, result);
-    }
-    return result;
-  };
 }
 
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
@@ -218,7 +205,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     },
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
     // The page inlines GraphiQL's whole bundle (~9 MB): render it once, not on every visit.
-    renderGraphiQL: memoizeByJson(renderGraphiQL),
+    renderGraphiQL: memoizeByJson(renderGraphiQL, 8),
     maskedErrors: { maskError: maskUnexpected },
     plugins: [
       useOperationsRoutes(

@@ -418,9 +418,39 @@ describe('query limits', () => {
     );
   });
 
+  it('says how deep a refused query is, and points at its operation', async () => {
+    let query = 'kommoId';
+    for (let i = 0; i < 6; i += 1) query = `pipeline { leads(first: 1) { edges { node { ${query} } } } }`;
+    const body = (await ask(harness, `{ lead(kommoId: "1") { ${query} } }`)) as Body & { errors?: { locations?: unknown[] }[] };
+    expect(body.errors?.[0]?.message).toBe('The query is 26 levels deep; at most 12 are allowed (LEADGRAPH_MAX_DEPTH)');
+    expect(body.errors?.[0]?.locations).toEqual([{ line: 1, column: 1 }]);
+  });
+
+  it('counts depth through fragments without adding any, and refuses a fragment explosion in linear time', async () => {
+    // F1 spreads F2 twice, F2 spreads F3 twice...: 2^19 copies of F20 once expanded, which holds a too deep selection.
+    let tail = 'kommoId';
+    for (let i = 0; i < 3; i += 1) tail = `pipeline { leads(first: 1) { edges { node { ${tail} } } } }`;
+    const fragments = Array.from({ length: 19 }, (_, i) => `fragment F${i + 1} on Lead { ...F${i + 2} ...F${i + 2} }`);
+    const started = Date.now();
+    await expectLimit(
+      `{ lead(kommoId: "1") { ...F1 } } ${fragments.join(' ')} fragment F20 on Lead { ${tail} }`,
+      'QUERY_TOO_DEEP',
+      /^The query is 14 levels deep/,
+    );
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
   it('refuses too many aliases', async () => {
     const aliases = Array.from({ length: 21 }, (_, i) => `a${i}: pipelines { name }`).join(' ');
     await expectLimit(`{ ${aliases} }`, 'QUERY_TOO_MANY_ALIASES', /21 aliases; at most 20/);
+  });
+
+  it('counts the aliases of the operation that runs, not of every operation in the document', async () => {
+    const aliases = (prefix: string) => Array.from({ length: 15 }, (_, i) => `${prefix}${i}: pipelines { name }`).join(' ');
+    const response = await harness.post({ query: `query A { ${aliases('a')} } query B { ${aliases('b')} }`, operationName: 'B' });
+    const body = (await response.json()) as Body;
+    expect(body.errors).toBeUndefined();
+    expect(Object.keys(body.data ?? {})).toHaveLength(15);
   });
 
   it('refuses a document with too many tokens, and a body over the size limit', async () => {

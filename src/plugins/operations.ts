@@ -2,9 +2,7 @@
 import { type DefinitionNode, Kind, type OperationDefinitionNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Metrics } from '../metrics.js';
-
-/** Where GraphQL (and GraphiQL) is served; `/` redirects there. */
-export const GRAPHQL_PATH = '/graphql';
+import { GRAPHQL_PATH } from '../routes.js';
 
 /** `/` sends a browser to GraphiQL; `/metrics` and `/ready` for operations (Yoga itself answers `/health`). */
 export function useOperationsRoutes(metrics: Metrics, isReady: () => boolean, redisState: () => 'up' | 'down' | 'off'): Plugin {
