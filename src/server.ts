@@ -12,7 +12,8 @@ import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
-import { useOperationMetrics, useOperationsRoutes } from './plugins/operations.js';
+import { useGraphiQLRedirect, useGraphQLMetrics, useReadiness } from './plugins/operations.js';
+import { useRequestId } from './plugins/request-id.js';
 import { useCachedResultBodies } from './plugins/result-bodies.js';
 import { GRAPHQL_PATH } from './routes.js';
 import { subgraphSchema } from './schema/index.js';
@@ -70,7 +71,6 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 const CREDENTIAL_HEADERS = { clientId: 'x-client-id', clientSecret: 'x-client-secret', workspaceId: 'x-workspace-id' } as const;
 
 /** The upstream credentials of one request: the server's, or (multi-tenant mode) the request's own headers, never a mix. */
@@ -159,7 +159,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     leadLookupConcurrency: config.leadLookupConcurrency,
   };
   const { logger } = deps;
-  const requestIds = new WeakMap<Request, string>();
+  const requestId = useRequestId();
   let draining = false;
   const responseTtlMs = Math.min(config.cacheTtlLeadsSeconds, config.cacheTtlReferenceSeconds) * 1000;
   // One tenant in single-tenant mode: its hashed keys are computed once, not per request.
@@ -195,10 +195,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     // The body limit is LEADGRAPH_MAX_BODY_BYTES, enforced by useQueryLimits without re-streaming every body.
     maxRequestBodySize: false,
     context: ({ request }) => {
-      const given = request.headers.get('x-request-id');
-      const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
-      requestIds.set(request, requestId);
-      const requestLogger = logger.child({ requestId });
+      const requestLogger = logger.child({ requestId: requestId.idOf(request) });
       const signal = AbortSignal.any([request.signal, AbortSignal.timeout(config.requestTimeoutMs)]);
       const source = sourceFor(request, requestLogger);
       return createContext(deps.wrapSource ? deps.wrapSource(source) : source, settings, signal);
@@ -207,9 +204,15 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     // The page inlines GraphiQL's whole bundle (~9 MB): render it once, not on every visit.
     renderGraphiQL: memoizeByJson(renderGraphiQL, 8),
     maskedErrors: { maskError: maskUnexpected },
+    // Order matters where a plugin ends a request or an execution early (the hooks after it do not run):
+    // the routes answer before any GraphQL work; the limits refuse before the metrics and compiled
+    // execution see an execution (a refused query is neither counted nor compiled). The response cache
+    // answers a hit from the request's params, before any of them.
     plugins: [
-      useOperationsRoutes(
-        metrics,
+      // Echoes the id on every response, the early ones (413, /ready) included.
+      requestId,
+      useGraphiQLRedirect(),
+      useReadiness(
         () => !draining,
         () => (shared ? (shared.up ? 'up' : 'down') : 'off'),
       ),
@@ -222,7 +225,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         defaultPageSize: config.defaultPageSize,
         maxPageSize: config.maxPageSize,
       }),
-      useOperationMetrics(metrics, requestIds),
+      useGraphQLMetrics(metrics),
       ...(config.jit ? [useCompiledQueries(logger)] : []),
       useCachedResultBodies(),
       useResponseCache({

@@ -375,6 +375,37 @@ describe('observability', () => {
     expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('replaces an unsafe x-request-id with a UUID, the same one in the response and the logs, and echoes it on a refused body', async () => {
+    const response = await harness.post(
+      { query: '{ leads(first: 1) { edges { node { kommoId } } } }' },
+      { 'x-request-id': 'no spaces allowed' },
+    );
+    const id = response.headers.get('x-request-id');
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const logged = harness.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.requestId === id);
+    expect(logged.map((line) => line.msg)).toContain('upstream call');
+    const large = await harness.post({ query: `{ pipelines { name } } # ${'x'.repeat(120_000)}` }, { 'x-request-id': 'req-413' });
+    expect(large.status).toBe(413);
+    expect(large.headers.get('x-request-id')).toBe('req-413');
+  });
+
+  it('counts the operation operationName selects, once, and exposes the phase timings', async () => {
+    const counted = async () => {
+      const text = await (await fetch(harness.url.replace('/graphql', '/metrics'))).text();
+      return { text, ok: Number(/leadgraph_graphql_operations_total\{operation_type="query",outcome="ok"\} (\d+)/.exec(text)?.[1] ?? 0) };
+    };
+    const before = await counted();
+    const response = await harness.post({
+      query: 'fragment P on Pipeline { name } query A { pipelines { ...P } } query B { users { name } }',
+      operationName: 'B',
+    });
+    expect(Object.keys(((await response.json()) as Body).data ?? {})).toEqual(['users']);
+    const after = await counted();
+    expect(after.ok - before.ok).toBe(1);
+    expect(after.text).toMatch(/graphql_envelop_phase_execute_count [1-9]/);
+    expect(after.text).toMatch(/graphql_envelop_phase_validate_count [1-9]/);
+  });
+
   it('exposes Prometheus metrics at /metrics, and /health and /ready', async () => {
     await harness.post({ query: '{ users { name } }' });
     const response = await fetch(harness.url.replace('/graphql', '/metrics'));

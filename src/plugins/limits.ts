@@ -3,6 +3,11 @@
  * (at execution, with the request's variables: a connection multiplies the cost of what it selects
  * by the page size it will return, so a large page or a nested connection costs what it really
  * does), and the request body size.
+ *
+ * Depth and aliases are graphql-armor's. Kept ours: the cost rule (armor's cost limit prices fields
+ * by depth, without the page sizes in the variables); tokens (graphql-js's own `parse` option;
+ * armor's proxies every lexer step and goes on parsing past the limit unless it throws); the body
+ * size (armor has none, and Yoga's limit re-streams every body).
  */
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import {
