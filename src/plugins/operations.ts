@@ -24,13 +24,18 @@ export function useGraphiQLRedirect(): Plugin {
 
 /** `/ready`: `{status: 'ready' | 'draining', redis}`, 503 while draining. Redis down is degraded, not unready: the replica still serves from local state. */
 export function useReadiness(isReady: () => boolean, redisState: () => 'up' | 'down' | 'off'): Plugin {
-  return useReadinessCheck({
+  const readiness = useReadinessCheck({
     endpoint: READY_PATH,
     check: ({ fetchAPI }) => {
       const ready = isReady();
       return fetchAPI.Response.json({ status: ready ? 'ready' : 'draining', redis: redisState() }, { status: ready ? 200 : 503 });
     },
   });
+  return {
+    ...readiness,
+    // Alone, it also tests a URLPattern on every other request (~6 µs, a tenth of a response-cache hit).
+    onRequest: (payload) => (payload.url.pathname === READY_PATH ? readiness.onRequest?.(payload) : undefined),
+  };
 }
 
 /** `/metrics`: the plugin's parse, validate and execute timings and error counts by phase, and our operations counter. */
