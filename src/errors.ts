@@ -12,7 +12,12 @@ export type ErrorCode =
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_BAD_RESPONSE'
   | 'UPSTREAM_SCAN_LIMIT'
-  | 'UNAUTHENTICATED';
+  | 'UNAUTHENTICATED'
+  // Query limits (src/plugins/limits.ts): refused before anything runs upstream.
+  | 'QUERY_TOO_DEEP'
+  | 'QUERY_TOO_MANY_ALIASES'
+  | 'QUERY_TOO_LARGE'
+  | 'QUERY_TOO_COMPLEX';
 
 export class DomainError extends Error {
   readonly code: ErrorCode;

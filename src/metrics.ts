@@ -15,9 +15,9 @@ export interface Metrics {
   readonly redisUp: Gauge;
 }
 
-export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
+export function createMetrics(): Metrics {
   const registry = new Registry();
-  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'leadgraph_' });
+  collectDefaultMetrics({ register: registry, prefix: 'leadgraph_' });
   const registers = [registry];
   return {
     registry,

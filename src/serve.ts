@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { pino } from 'pino';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { type DemoUpstream, startDemoUpstream } from './demo/server.js';
-import { GRAPHQL_PATH } from './plugins/operations.js';
+import { GRAPHQL_PATH } from './routes.js';
 import { createGateway } from './server.js';
 import { profileOf } from './sources/profiles.js';
 import { createUpstreamAgent } from './transport/http.js';

@@ -9,12 +9,15 @@ import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
 import { requestSignal } from './deadline.js';
 import { findDomainError } from './errors.js';
+import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { corsFor, isLoopbackAddress, useHostCheck } from './plugins/browsers.js';
 import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
-import { GRAPHQL_PATH, useOperationMetrics, useOperationsRoutes } from './plugins/operations.js';
+import { useGraphiQLRedirect, useGraphQLMetrics, useReadiness } from './plugins/operations.js';
+import { useRequestId } from './plugins/request-id.js';
 import { useCachedResultBodies } from './plugins/result-bodies.js';
+import { GRAPHQL_PATH } from './routes.js';
 import { subgraphSchema } from './schema/index.js';
 import type { LeadAdapter } from './sources/adapter.js';
 import { profileOf } from './sources/profiles.js';
@@ -65,29 +68,12 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-
 /** Expected failures (domain errors) go out as they are; anything else is masked by Yoga and logged. */
 function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error {
   const domain = findDomainError(error);
   if (domain)
     return error instanceof Error && error !== domain ? error : new GraphQLError(domain.message, { extensions: domain.extensions });
   return maskError(error, message, isDev);
-}
-
-/** Memoizes a function of a JSON-serializable argument (one entry per distinct argument). */
-function memoizeByJson<A, R>(render: (argument: A) => R): (argument: A) => R {
-  const rendered = new Map<string, R>();
-  return (argument) => {
-    const key = JSON.stringify(argument) ?? '';
-    let result = rendered.get(key);
-    if (result === undefined) {
-      result = render(argument);
-      if (rendered.size >= 8) rendered.clear();
-      rendered.set(key, result);
-    }
-    return result;
-  };
 }
 
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
@@ -100,7 +86,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const transport = createTransport(config, source, { dispatcher: deps.dispatcher, logger: deps.logger, metrics });
   const settings = { defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
   const { logger } = deps;
-  const requestIds = new WeakMap<Request, string>();
+  const requestId = useRequestId();
   let draining = false;
   const responseTtlMs = Math.min(config.cacheTtlLeadsSeconds, config.cacheTtlReferenceSeconds) * 1000;
   const adapterFor = (request: Request, requestLogger: Logger): LeadAdapter => {
@@ -122,10 +108,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     // The body limit is LEADGRAPH_MAX_BODY_BYTES, enforced by useQueryLimits without re-streaming every body.
     maxRequestBodySize: false,
     context: ({ request }) => {
-      const given = request.headers.get('x-request-id');
-      const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
-      requestIds.set(request, requestId);
-      const requestLogger = logger.child({ requestId });
+      const requestLogger = logger.child({ requestId: requestId.idOf(request) });
       const adapter = adapterFor(request, requestLogger);
       return createContext(
         deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
@@ -135,12 +118,19 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     },
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
     // The page inlines GraphiQL's whole bundle (~9 MB): render it once, not on every visit.
-    renderGraphiQL: memoizeByJson(renderGraphiQL),
+    renderGraphiQL: memoizeByJson(renderGraphiQL, 8),
     maskedErrors: { maskError: maskUnexpected },
+    // Order matters where a plugin ends a request or an execution early (the hooks after it do not run):
+    // the routes answer before any GraphQL work; the limits refuse before the metrics and compiled
+    // execution see an execution (a refused query is neither counted nor compiled). The response cache
+    // answers a hit from the request's params, before any of them.
     plugins: [
       // First: a request to a foreign Host (DNS rebinding) is refused before anything else runs.
       useHostCheck(browserPolicy),
-      useOperationsRoutes(metrics, () => !draining, transport.redisState),
+      // Echoes the id on every response, the early ones (413, /ready) included.
+      requestId,
+      useGraphiQLRedirect(),
+      useReadiness(() => !draining, transport.redisState),
       useQueryLimits({
         maxDepth: config.maxDepth,
         maxAliases: config.maxAliases,
@@ -150,7 +140,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         defaultPageSize: config.defaultPageSize,
         maxPageSize: config.maxPageSize,
       }),
-      useOperationMetrics(metrics, requestIds),
+      useGraphQLMetrics(metrics),
       ...(config.jit ? [useCompiledQueries(logger)] : []),
       useCachedResultBodies(),
       useResponseCache({

@@ -375,6 +375,37 @@ describe('observability', () => {
     expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('replaces an unsafe x-request-id with a UUID, the same one in the response and the logs, and echoes it on a refused body', async () => {
+    const response = await harness.post(
+      { query: '{ leads(first: 1) { edges { node { kommoId } } } }' },
+      { 'x-request-id': 'no spaces allowed' },
+    );
+    const id = response.headers.get('x-request-id');
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const logged = harness.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.requestId === id);
+    expect(logged.map((line) => line.msg)).toContain('upstream call');
+    const large = await harness.post({ query: `{ pipelines { name } } # ${'x'.repeat(120_000)}` }, { 'x-request-id': 'req-413' });
+    expect(large.status).toBe(413);
+    expect(large.headers.get('x-request-id')).toBe('req-413');
+  });
+
+  it('counts the operation operationName selects, once, and exposes the phase timings', async () => {
+    const counted = async () => {
+      const text = await (await fetch(harness.url.replace('/graphql', '/metrics'))).text();
+      return { text, ok: Number(/leadgraph_graphql_operations_total\{operation_type="query",outcome="ok"\} (\d+)/.exec(text)?.[1] ?? 0) };
+    };
+    const before = await counted();
+    const response = await harness.post({
+      query: 'fragment P on Pipeline { name } query A { pipelines { ...P } } query B { users { name } }',
+      operationName: 'B',
+    });
+    expect(Object.keys(((await response.json()) as Body).data ?? {})).toEqual(['users']);
+    const after = await counted();
+    expect(after.ok - before.ok).toBe(1);
+    expect(after.text).toMatch(/graphql_envelop_phase_execute_count [1-9]/);
+    expect(after.text).toMatch(/graphql_envelop_phase_validate_count [1-9]/);
+  });
+
   it('exposes Prometheus metrics at /metrics, and /health and /ready', async () => {
     await harness.post({ query: '{ users { name } }' });
     const response = await fetch(harness.url.replace('/graphql', '/metrics'));
@@ -418,9 +449,39 @@ describe('query limits', () => {
     );
   });
 
+  it('says how deep a refused query is, and points at its operation', async () => {
+    let query = 'kommoId';
+    for (let i = 0; i < 6; i += 1) query = `pipeline { leads(first: 1) { edges { node { ${query} } } } }`;
+    const body = (await ask(harness, `{ lead(kommoId: "1") { ${query} } }`)) as Body & { errors?: { locations?: unknown[] }[] };
+    expect(body.errors?.[0]?.message).toBe('The query is 26 levels deep; at most 12 are allowed (LEADGRAPH_MAX_DEPTH)');
+    expect(body.errors?.[0]?.locations).toEqual([{ line: 1, column: 1 }]);
+  });
+
+  it('counts depth through fragments without adding any, and refuses a fragment explosion in linear time', async () => {
+    // F1 spreads F2 twice, F2 spreads F3 twice...: 2^19 copies of F20 once expanded, which holds a too deep selection.
+    let tail = 'kommoId';
+    for (let i = 0; i < 3; i += 1) tail = `pipeline { leads(first: 1) { edges { node { ${tail} } } } }`;
+    const fragments = Array.from({ length: 19 }, (_, i) => `fragment F${i + 1} on Lead { ...F${i + 2} ...F${i + 2} }`);
+    const started = Date.now();
+    await expectLimit(
+      `{ lead(kommoId: "1") { ...F1 } } ${fragments.join(' ')} fragment F20 on Lead { ${tail} }`,
+      'QUERY_TOO_DEEP',
+      /^The query is 14 levels deep/,
+    );
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
   it('refuses too many aliases', async () => {
     const aliases = Array.from({ length: 21 }, (_, i) => `a${i}: pipelines { name }`).join(' ');
     await expectLimit(`{ ${aliases} }`, 'QUERY_TOO_MANY_ALIASES', /21 aliases; at most 20/);
+  });
+
+  it('counts the aliases of the operation that runs, not of every operation in the document', async () => {
+    const aliases = (prefix: string) => Array.from({ length: 15 }, (_, i) => `${prefix}${i}: pipelines { name }`).join(' ');
+    const response = await harness.post({ query: `query A { ${aliases('a')} } query B { ${aliases('b')} }`, operationName: 'B' });
+    const body = (await response.json()) as Body;
+    expect(body.errors).toBeUndefined();
+    expect(Object.keys(body.data ?? {})).toHaveLength(15);
   });
 
   it('refuses a document with too many tokens, and a body over the size limit', async () => {

@@ -35,6 +35,15 @@ describe('the HTTP server', () => {
     expect(health.status).toBe(200);
   });
 
+  it('answers readiness at /ready only, not at every URL that ends in it', async () => {
+    expect((await fetch(harness.url.replace('/graphql', '/ready'))).status).toBe(200);
+    expect((await fetch(harness.url.replace('/graphql', '/x/ready'))).status).toBe(404);
+    const get = await fetch(`${harness.url}?query=${encodeURIComponent('{ pipelines { name } }')}&next=/ready`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(((await get.json()) as { data: { pipelines: unknown[] } }).data.pipelines).toHaveLength(4);
+  });
+
   it('refuses wrong methods and content types with a GraphQL error, not a crash', async () => {
     const put = await fetch(harness.url, { method: 'PUT', body: '{}' });
     expect(put.status).toBe(405);

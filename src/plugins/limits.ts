@@ -3,7 +3,13 @@
  * (at execution, with the request's variables: a connection multiplies the cost of what it selects
  * by the page size it will return, so a large page or a nested connection costs what it really
  * does), and the request body size.
+ *
+ * Depth and aliases are graphql-armor's. Kept ours: the cost rule (armor's cost limit prices fields
+ * by depth, without the page sizes in the variables); tokens (graphql-js's own `parse` option;
+ * armor's proxies every lexer step and goes on parsing past the limit unless it throws); the body
+ * size (armor has none, and Yoga's limit re-streams every body).
  */
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import {
   type DocumentNode,
   type FieldNode,
@@ -19,15 +25,14 @@ import {
   Kind,
   type OperationDefinitionNode,
   parse,
-  type SelectionSetNode,
   TypeInfo,
-  type ValidationContext,
-  type ValidationRule,
   valueFromAST,
   visit,
   visitWithTypeInfo,
 } from 'graphql';
-import type { Plugin } from 'graphql-yoga';
+import type { Plugin, YogaInitialContext } from 'graphql-yoga';
+import { LRUCache } from 'lru-cache';
+import type { ErrorCode } from '../errors.js';
 
 export interface QueryLimits {
   readonly maxDepth: number;
@@ -47,74 +52,74 @@ export interface QueryLimits {
  */
 const LIST_ESTIMATE = 10;
 
+/** Costs remembered per document (one per operation name and set of variables), least recently used first out. */
+const COSTS_PER_DOCUMENT = 256;
+
 const fansOut = (type: GraphQLObjectType): boolean =>
   Object.values(type.getFields()).some((field) => {
     const named = getNamedType(field.type);
     return isObjectType(named) && named.name.endsWith('Connection');
   });
 
-const limitError = (code: string, message: string, node?: FieldNode | OperationDefinitionNode) =>
+const limitError = (code: ErrorCode, message: string, node?: OperationDefinitionNode) =>
   new GraphQLError(message, { ...(node ? { nodes: node } : {}), extensions: { code } });
 
-function depthRule(maxDepth: number): ValidationRule {
-  return (context: ValidationContext) => {
-    const fragments = new Map(
-      context.getDocument().definitions.flatMap((d) => (d.kind === Kind.FRAGMENT_DEFINITION ? [[d.name.value, d] as const] : [])),
-    );
-    const depthOf = (set: SelectionSetNode, seen: Set<string>): number => {
-      let deepest = 0;
-      for (const selection of set.selections) {
-        if (selection.kind === Kind.FIELD) {
-          if (selection.name.value.startsWith('__')) continue; // introspection (GraphiQL) is exempt
-          deepest = Math.max(deepest, 1 + (selection.selectionSet ? depthOf(selection.selectionSet, seen) : 0));
-        } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-          deepest = Math.max(deepest, depthOf(selection.selectionSet, seen));
-        } else {
-          const fragment = fragments.get(selection.name.value);
-          if (fragment && !seen.has(fragment.name.value))
-            deepest = Math.max(deepest, depthOf(fragment.selectionSet, new Set([...seen, fragment.name.value])));
-        }
-      }
-      return deepest;
-    };
-    return {
-      OperationDefinition(operation) {
-        const depth = depthOf(operation.selectionSet, new Set());
-        if (depth > maxDepth) {
-          context.reportError(
+/** The number armor found, from its message ("... exceeded, found 14."). */
+const armorCount = (error: GraphQLError): number | null => {
+  const found = /found (\d+)/.exec(error.message)?.[1];
+  return found === undefined ? null : Number(found);
+};
+
+/**
+ * Depth and aliases by graphql-armor, reported with our codes and messages. Both count through
+ * fragments once per fragment (linear in the document, however often a fragment is spread).
+ */
+function armorLimits(limits: Pick<QueryLimits, 'maxDepth' | 'maxAliases'>) {
+  return EnvelopArmorPlugin<YogaInitialContext>({
+    maxDepth: {
+      n: limits.maxDepth,
+      // Fragments add no depth; `__schema` (GraphiQL's introspection) is not counted.
+      flattenFragments: true,
+      ignoreIntrospection: true,
+      propagateOnRejection: false,
+      onReject: [
+        (context, error) => {
+          const depth = armorCount(error) ?? `more than ${limits.maxDepth}`;
+          // Armor does not say which operation; with one (the usual case), the error points at it.
+          const operations = context?.getDocument().definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION) ?? [];
+          context?.reportError(
             limitError(
               'QUERY_TOO_DEEP',
-              `The query is ${depth} levels deep; at most ${maxDepth} are allowed (LEADGRAPH_MAX_DEPTH)`,
-              operation,
+              `The query is ${depth} levels deep; at most ${limits.maxDepth} are allowed (LEADGRAPH_MAX_DEPTH)`,
+              operations.length === 1 ? operations[0] : undefined,
             ),
           );
-        }
-      },
-    };
-  };
-}
-
-function aliasRule(maxAliases: number): ValidationRule {
-  return (context: ValidationContext) => {
-    let aliases = 0;
-    return {
-      Field(field) {
-        if (field.alias) aliases += 1;
-      },
-      Document: {
-        leave() {
-          if (aliases > maxAliases) {
-            context.reportError(
-              limitError(
-                'QUERY_TOO_MANY_ALIASES',
-                `The query uses ${aliases} aliases; at most ${maxAliases} are allowed (LEADGRAPH_MAX_ALIASES)`,
-              ),
-            );
-          }
         },
-      },
-    };
-  };
+      ],
+    },
+    maxAliases: {
+      n: limits.maxAliases,
+      // Every alias counts, `__typename` ones too (armor's default allows those).
+      allowList: [],
+      propagateOnRejection: false,
+      onReject: [
+        (context, error) => {
+          const aliases = armorCount(error) ?? `more than ${limits.maxAliases}`;
+          context?.reportError(
+            limitError(
+              'QUERY_TOO_MANY_ALIASES',
+              `The query uses ${aliases} aliases; at most ${limits.maxAliases} are allowed (LEADGRAPH_MAX_ALIASES)`,
+            ),
+          );
+        },
+      ],
+    },
+    // Tokens stay graphql-js's own `maxTokens` (below); cost is ours (it knows page sizes); the rest is off.
+    maxTokens: { enabled: false },
+    costLimit: { enabled: false },
+    maxDirectives: { enabled: false },
+    blockFieldSuggestion: { enabled: false },
+  });
 }
 
 /** The cost of an operation: every field 1, times the items its ancestors return. */
@@ -182,7 +187,7 @@ export function operationCost(
 export function useQueryLimits(limits: QueryLimits): Plugin {
   // Yoga's parser cache hands out the same DocumentNode for the same query text: cost is computed
   // once per document and set of variables, not on every request.
-  const costs = new WeakMap<DocumentNode, Map<string, number>>();
+  const costs = new WeakMap<DocumentNode, LRUCache<string, number>>();
   const costOf = (
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -191,25 +196,29 @@ export function useQueryLimits(limits: QueryLimits): Plugin {
   ) => {
     let byVariables = costs.get(document);
     if (!byVariables) {
-      byVariables = new Map();
+      byVariables = new LRUCache({ max: COSTS_PER_DOCUMENT });
       costs.set(document, byVariables);
     }
     const key = `${operationName ?? ''}\u0000${JSON.stringify(variables ?? {})}`;
     let cost = byVariables.get(key);
     if (cost === undefined) {
       cost = operationCost(schema, document, operationName, variables, limits);
-      if (byVariables.size >= 256) byVariables.clear();
       byVariables.set(key, cost);
     }
     return cost;
   };
   const tooLarge = (size: string) =>
     `The request body is ${size} bytes; at most ${limits.maxBodyBytes} are accepted (LEADGRAPH_MAX_BODY_BYTES)`;
+  const armor = armorLimits(limits);
   return {
+    // Depth and aliases are validation rules, so they refuse a document before the cost rule (at execution) runs.
+    onPluginInit({ addPlugin }) {
+      addPlugin(armor);
+    },
     onRequest({ request, endResponse, fetchAPI }) {
       const length = Number(request.headers.get('content-length') ?? 0);
       if (length > limits.maxBodyBytes) {
-        const body = { errors: [{ message: tooLarge(String(length)), extensions: { code: 'QUERY_TOO_LARGE' } }] };
+        const body = { errors: [{ message: tooLarge(String(length)), extensions: { code: 'QUERY_TOO_LARGE' satisfies ErrorCode } }] };
         endResponse(new fetchAPI.Response(JSON.stringify(body), { status: 413, headers: { 'content-type': 'application/json' } }));
       }
     },
@@ -231,7 +240,7 @@ export function useQueryLimits(limits: QueryLimits): Plugin {
           if (size > limits.maxBodyBytes) {
             reader.releaseLock();
             throw new GraphQLError(tooLarge(`over ${limits.maxBodyBytes}`), {
-              extensions: { code: 'QUERY_TOO_LARGE', http: { status: 413 } },
+              extensions: { code: 'QUERY_TOO_LARGE' satisfies ErrorCode, http: { status: 413 } },
             });
           }
           chunks.push(value);
@@ -257,10 +266,6 @@ export function useQueryLimits(limits: QueryLimits): Plugin {
           throw error;
         }
       });
-    },
-    onValidate({ addValidationRule }) {
-      addValidationRule(depthRule(limits.maxDepth));
-      addValidationRule(aliasRule(limits.maxAliases));
     },
     onExecute({ args, setResultAndStopExecution }) {
       const cost = costOf(args.schema, args.document, args.operationName, args.variableValues);

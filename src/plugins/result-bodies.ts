@@ -1,6 +1,8 @@
 import type { Plugin } from 'graphql-yoga';
 
 /**
+ * Ours: no plugin does this; Yoga's own result processor stringifies every response again.
+ *
  * Response-cache hits hand Yoga a shallow copy of the stored result, with the same `data`: send the
  * JSON bytes encoded the first time instead of stringifying 30 KB per request. Only single results
  * without errors; everything else goes to Yoga's own processor (status codes, error internals,

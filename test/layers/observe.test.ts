@@ -9,7 +9,7 @@ const sample = async (metric: { get(): Promise<{ values: { labels: object; value
   (await metric.get()).values.find((entry) => JSON.stringify(entry.labels) === JSON.stringify(labels))?.value ?? 0;
 
 describe('the observe layers', () => {
-  const newMetrics = (): Metrics => createMetrics({ processMetrics: false });
+  const newMetrics = (): Metrics => createMetrics();
 
   it('write one line per call: info for a fetch, with its retries and budget wait from the report', async () => {
     const metrics = newMetrics();
