@@ -38,7 +38,12 @@ export function sharedCache(options: SharedCacheOptions): Layer {
     }
     try {
       const result = await next(request);
-      if (result.received) await store.set(key, result.received.text, ttlMs);
+      // A body the adapter cannot decode is a failed call: it must not wait in Redis for every replica.
+      // Decoding it twice costs little, at a miss (the budget bounds those) with Redis configured.
+      if (result.received) {
+        request.decode(result.value);
+        await store.set(key, result.received.text, ttlMs);
+      }
       return result;
     } finally {
       if (token !== null) await store.unlock(key, token);

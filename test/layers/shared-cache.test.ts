@@ -50,6 +50,23 @@ describe('the shared cache layer', () => {
     expect(next.calls).toHaveLength(1);
   });
 
+  it('never stores a body the adapter cannot decode, so no replica reads it back', async () => {
+    const { store, log, bodies } = fakeStore();
+    const next = scripted(json({ items: [] }), json({ data: [2] }));
+    const call = sharedCache({ store, ttlMs: TTL, lockMs: 1_000 })(next);
+    const refusing = callRequest({
+      decode: (body) => {
+        if (!(body as { data?: unknown }).data) throw new Error('no data list');
+        return body;
+      },
+    });
+    await expect(call(refusing)).rejects.toThrow('no data list');
+    expect(bodies.size).toBe(0);
+    expect(log).toEqual(['get', 'lock', 'unlock token-1']);
+    expect(await call(refusing)).toEqual(json({ data: [2] }));
+    expect(next.calls).toHaveLength(2);
+  });
+
   it('keeps an empty answer as an empty body, and reads it back as null', async () => {
     const { store } = fakeStore();
     const next = scripted({ value: null, status: 204, received: { text: '', bytes: 0 } });
