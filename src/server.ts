@@ -12,6 +12,7 @@ import { findDomainError } from './errors.js';
 import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { corsFor, isLoopbackAddress, useHostCheck } from './plugins/browsers.js';
+import { useClientErrorLog } from './plugins/client-errors.js';
 import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
 import { useGraphiQLRedirect, useGraphQLMetrics, useReadiness } from './plugins/operations.js';
@@ -130,6 +131,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       // Echoes the id on every response, the early ones (413, /ready) included.
       requestId,
       useGraphiQLRedirect(),
+      useClientErrorLog(logger, requestId.idOf),
       useReadiness(() => !draining, transport.redisState),
       useQueryLimits({
         maxDepth: config.maxDepth,
@@ -172,14 +174,16 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       debug: (...args) => logger.debug(args.map(String).join(' ')),
       info: (...args) => logger.info(args.map(String).join(' ')),
       warn: (...args) => logger.warn(args.map(String).join(' ')),
-      error: (...args) =>
-        logger.error(
-          { err: args.find((arg) => arg instanceof Error) },
-          args
-            .filter((arg) => !(arg instanceof Error))
-            .map(String)
-            .join(' '),
-        ),
+      error: (...args) => {
+        const err = args.find((arg) => arg instanceof Error);
+        const message = args
+          .filter((arg) => !(arg instanceof Error))
+          .map(String)
+          .join(' ');
+        // A domain error (e.g. UNAUTHENTICATED from the context) is an expected outcome: useClientErrorLog reports it.
+        if (findDomainError(err)) logger.debug({ code: findDomainError(err)?.code }, message || 'expected error');
+        else logger.error({ err }, message);
+      },
     },
   });
   return {

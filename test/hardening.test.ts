@@ -344,6 +344,22 @@ describe('multi-tenant mode', () => {
     expect(body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(body.errors?.[0]?.message).toMatch(/send x-client-secret, x-workspace-id/);
   });
+
+  it('logs a refused request once at info, with its request id and code, and no stack', async () => {
+    const before = harness.logs.length;
+    await harness.post({ query: '{ pipelines { name } }' }, { 'x-client-id': demo.clientId, 'x-request-id': 'unauth-1' });
+    await harness.post({ query: '{ leads(first: 9999) { edges { cursor } } }' }, { ...headersOf(demo), 'x-request-id': 'bad-input-1' });
+    await harness.post({ query: '{ nope }' }, { ...headersOf(demo), 'x-request-id': 'invalid-1' });
+    const lines = harness.logs.slice(before).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const refused = lines.filter((line) => line.msg === 'request refused: client error');
+    expect(refused.map((line) => [line.level, line.requestId, line.codes])).toEqual([
+      [30, 'unauth-1', ['UNAUTHENTICATED']],
+      [30, 'bad-input-1', ['BAD_USER_INPUT']],
+      [30, 'invalid-1', ['GRAPHQL_VALIDATION_FAILED']],
+    ]);
+    expect(lines.filter((line) => (line.level as number) >= 50)).toEqual([]);
+    expect(harness.logs.slice(before).join('')).not.toMatch(/"stack"/);
+  });
 });
 
 describe('observability', () => {

@@ -1,0 +1,40 @@
+/**
+ * Client errors (bad input, invalid documents, limits, missing credentials) are the client's to fix,
+ * not ours: one `info` line per response, with the request id and the codes, never a stack. Upstream
+ * failures are logged by the transport; unexpected errors by Yoga's masking, at error level.
+ */
+import type { ExecutionResult } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { Logger } from 'pino';
+
+const CLIENT_CODES = new Set([
+  'BAD_USER_INPUT',
+  'BAD_REQUEST',
+  'UNAUTHENTICATED',
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'QUERY_TOO_DEEP',
+  'QUERY_TOO_MANY_ALIASES',
+  'QUERY_TOO_LARGE',
+  'QUERY_TOO_COMPLEX',
+]);
+
+/** True for an error whose code says the client sent something we refuse. */
+export function isClientErrorCode(code: unknown): boolean {
+  return typeof code === 'string' && CLIENT_CODES.has(code);
+}
+
+export function useClientErrorLog(logger: Logger, requestIdOf: (request: Request) => string): Plugin {
+  return {
+    onResultProcess({ request, result }) {
+      const results = (Array.isArray(result) ? result : [result]) as ExecutionResult[];
+      const codes = results.flatMap((one) => (one.errors ?? []).map((error) => error.extensions?.code)).filter(isClientErrorCode);
+      if (codes.length === 0) return;
+      const first = results.flatMap((one) => one.errors ?? []).find((error) => isClientErrorCode(error.extensions?.code));
+      logger.info(
+        { requestId: requestIdOf(request), codes: [...new Set(codes)], message: first?.message.slice(0, 200) },
+        'request refused: client error',
+      );
+    },
+  };
+}
