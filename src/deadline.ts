@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+
 /**
  * The abort signal of one request: the client going away, or its deadline. Node 20 holds the
  * sources of `AbortSignal.any` weakly: a timeout signal nothing else references is collected with its
@@ -10,7 +12,16 @@ export interface RequestSignal {
   readonly deadline: AbortSignal;
 }
 
+/**
+ * Every upstream call of the request listens on its signal (the cache wait, undici, a backoff sleep),
+ * so a query with many nested connections has many listeners at once: that is not a leak. The
+ * number in flight is bounded by the request's calls; past this many Node would warn.
+ */
+const LISTENERS_PER_REQUEST = 1_000;
+
 export function requestSignal(client: AbortSignal, timeoutMs: number): RequestSignal {
   const deadline = AbortSignal.timeout(timeoutMs);
-  return { signal: AbortSignal.any([client, deadline]), deadline };
+  const signal = AbortSignal.any([client, deadline]);
+  setMaxListeners(LISTENERS_PER_REQUEST, signal);
+  return { signal, deadline };
 }

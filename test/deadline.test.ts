@@ -41,6 +41,26 @@ describe('the request deadline', () => {
     expect(code).toBe(0);
   });
 
+  it('a query with a connection under every user prints no MaxListenersExceededWarning', async () => {
+    const { startHarness } = await import('./support/harness.js');
+    const harness = await startHarness({ demo: { leads: 300 } });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const response = await harness.post({
+        query: '{ users { leads(first: 2) { edges { cursor } } } pipelines { leads(first: 2) { edges { cursor } } } }',
+      });
+      const body = (await response.json()) as { errors?: unknown };
+      expect(body.errors).toBeUndefined();
+      await new Promise((resolve) => setTimeout(resolve, 50)); // warnings are emitted on the next tick
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await harness.close();
+    }
+  });
+
   it('follows the client going away before the deadline', async () => {
     const { requestSignal } = await import('../src/deadline.js');
     const client = new AbortController();
