@@ -13,6 +13,7 @@ import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { corsFor, isLoopbackAddress, useHostCheck } from './plugins/browsers.js';
 import { useClientErrorLog } from './plugins/client-errors.js';
+import { useInputGuard } from './plugins/input-guard.js';
 import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
 import { useGraphiQLRedirect, useGraphQLMetrics, useReadiness } from './plugins/operations.js';
@@ -74,6 +75,12 @@ function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error
   const domain = findDomainError(error);
   if (domain)
     return error instanceof Error && error !== domain ? error : new GraphQLError(domain.message, { extensions: domain.extensions });
+  // graphql-js reports variables that do not coerce without a code: they are the client's bad input. Marked on
+  // the error itself: Yoga logs every error its mask replaces as unexpected.
+  if (error instanceof GraphQLError && error.extensions.code === undefined && error.message.startsWith('Variable "$')) {
+    (error.extensions as Record<string, unknown>).code = 'BAD_USER_INPUT';
+    return error;
+  }
   return maskError(error, message, isDev);
 }
 
@@ -132,6 +139,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       requestId,
       useGraphiQLRedirect(),
       useClientErrorLog(logger, requestId.idOf),
+      // Before the response cache and the limits: their keys and rules recurse into what this refuses.
+      useInputGuard(),
       useReadiness(() => !draining, transport.redisState),
       useQueryLimits({
         maxDepth: config.maxDepth,

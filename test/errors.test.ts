@@ -112,6 +112,63 @@ describe('bad input gets a clear BAD_USER_INPUT and nothing else', () => {
     });
   }
 
+  const LEADS = 'query($f: LeadFilter) { leads(filter: $f) { edges { cursor } } }';
+  const unsafeBodies: [string, string, RegExp][] = [
+    [
+      'variables nested 3,000 levels deep',
+      `{"query":${JSON.stringify(LEADS)},"variables":{"f":{"tagName":${'['.repeat(3000)}1${']'.repeat(3000)}}}}`,
+      /nested more than 64 levels deep/,
+    ],
+    [
+      'variables nested 20,000 levels deep (the cache key and the cost rule would overflow the stack)',
+      `{"query":${JSON.stringify(LEADS)},"variables":{"f":${'['.repeat(20000)}1${']'.repeat(20000)}}}`,
+      /nested more than 64 levels deep/,
+    ],
+    [
+      'a list literal nested 3,000 levels deep',
+      JSON.stringify({ query: `{ nodes(ids: ${'['.repeat(3000)}"x"${']'.repeat(3000)}) { id } }` }),
+      /nests brackets more than 64 levels/,
+    ],
+    [
+      'a lone surrogate in a variable',
+      `{"query":${JSON.stringify(LEADS)},"variables":{"f":{"tagName":"vip\\ud800"}}}`,
+      /"f.tagName" holds a lone UTF-16 surrogate/,
+    ],
+    [
+      'a lone surrogate in the query',
+      '{"query":"{ leads(filter: {tagName: \\"\\udc00\\"}) { edges { cursor } } }"}',
+      /query holds a lone UTF-16 surrogate/,
+    ],
+    [
+      'a lone surrogate in a variable name',
+      `{"query":${JSON.stringify(LEADS)},"variables":{"\\ud800":1}}`,
+      /variable name holds a lone UTF-16 surrogate/,
+    ],
+  ];
+  for (const [name, body, message] of unsafeBodies) {
+    it(`refuses ${name} as BAD_USER_INPUT (HTTP 400), never a 500, before any upstream call`, async () => {
+      harness.demo.reset();
+      const response = await harness.post(body);
+      expect(response.status).toBe(400);
+      const answer = (await response.json()) as Body;
+      expect(answer.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(answer.errors?.[0]?.message).toMatch(message);
+      expect(harness.demo.count()).toBe(0);
+    });
+  }
+
+  it('gives a variable that does not coerce the code BAD_USER_INPUT (HTTP 400), logged as a client error', async () => {
+    const before = harness.logs.length;
+    const response = await harness.post({ query: 'query($n: Int) { leads(first: $n) { edges { cursor } } }', variables: { n: 'ten' } });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as Body;
+    expect(body.errors?.[0]).toMatchObject({
+      message: expect.stringMatching(/^Variable "\$n" got invalid value "ten"/),
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+    expect(harness.logs.slice(before).some((line) => JSON.parse(line).level >= 50)).toBe(false);
+  });
+
   it('rejects an invalid DateTime in variables the same way', async () => {
     const body = await query(harness, 'query($f: LeadFilter) { leads(filter: $f) { edges { cursor } } }', {
       f: { updatedAt: { to: '31/12/2026' } },
