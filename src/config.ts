@@ -128,7 +128,7 @@ function readSource(env: Env): { settings: SourceSettingsUnion; configured: bool
   }
   for (const other of readings) {
     if (other === chosen) continue;
-    const own = other.profile.ownVariables.find((name) => readString(env, name) !== undefined);
+    const own = other.profile.enabledOnlyHere(env);
     if (own) throw new ConfigError(own, `works with the ${other.profile.kind} source only`);
     if (other.credentialsSet) {
       throw new ConfigError(

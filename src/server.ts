@@ -11,7 +11,7 @@ import { requestSignal } from './deadline.js';
 import { findDomainError } from './errors.js';
 import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { corsFor, isLoopbackAddress, useHostCheck } from './plugins/browsers.js';
+import { corsFor, isLoopbackAddress, useBrowserPolicy } from './plugins/browsers.js';
 import { useClientErrorLog } from './plugins/client-errors.js';
 import { useInputGuard } from './plugins/input-guard.js';
 import { useCompiledQueries } from './plugins/jit.js';
@@ -134,7 +134,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     // answers a hit from the request's params, before any of them.
     plugins: [
       // First: a request to a foreign Host (DNS rebinding) is refused before anything else runs.
-      useHostCheck(browserPolicy),
+      useBrowserPolicy(browserPolicy),
       // Echoes the id on every response, the early ones (413, /ready) included.
       requestId,
       useGraphiQLRedirect(),

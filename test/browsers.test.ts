@@ -101,6 +101,23 @@ describe('browsers: CORS off by default, listed origins only', () => {
   });
 });
 
+describe('browsers: a gateway listening beyond loopback', () => {
+  it('checks no Host (the proxy in front does) and still says Vary: Origin, with CORS for listed origins only', async () => {
+    const harness = await startHarness({ env: { HOST: '0.0.0.0', LEADGRAPH_CORS_ORIGINS: 'https://app.example.com' } });
+    try {
+      expect((await rawPost(harness.url, { host: 'leads.example.com' })).status).toBe(200);
+      const listed = await harness.post(QUERY, { origin: 'https://app.example.com' });
+      expect(listed.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+      expect(listed.headers.get('vary')).toMatch(/Origin/);
+      const other = await harness.post(QUERY, { origin: 'https://evil.example' });
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+      expect(other.headers.get('vary')).toMatch(/Origin/);
+    } finally {
+      await harness.close();
+    }
+  });
+});
+
 describe('browsers: the embedded demo allows local development origins', () => {
   let demo: DemoUpstream;
   beforeAll(async () => {

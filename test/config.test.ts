@@ -28,6 +28,10 @@ describe('configuration', () => {
     expect(loadConfig({ LEADGRAPH_SOURCE: 'kommo' })).toMatchObject({ source: { kind: 'kommo' }, upstream: 'demo' });
   });
 
+  it('accepts a V4-only switch left at its default value with the Kommo source', () => {
+    expect(loadConfig({ LEADGRAPH_SOURCE: 'kommo', LEADGRAPH_CREDENTIALS_FROM_REQUEST: 'false' }).source.kind).toBe('kommo');
+  });
+
   it('serves V4 when all three credentials are set', () => {
     const config = loadConfig({ V4_CLIENT_ID: 'c1', V4_CLIENT_SECRET: 's3cr3t', V4_WORKSPACE_ID: 'w1', V4_API_URL: 'http://127.0.0.1:9/' });
     expect(config.upstream).toBe('configured');

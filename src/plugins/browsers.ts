@@ -56,13 +56,17 @@ function hostName(header: string | null): string | null {
   return match?.[1]?.toLowerCase() ?? null;
 }
 
-/** Refuses (403) a request whose `Host` is neither loopback nor listed, when the gateway listens on loopback. */
-export function useHostCheck(policy: BrowserPolicy): Plugin {
+/**
+ * The browser rules Yoga's `cors` option does not cover: `Vary: Origin` on every answer to a request
+ * with an Origin (the CORS headers differ by origin, so shared caches must not mix them), and, when
+ * the gateway listens on loopback, a plain 403 for a `Host` that is neither loopback nor listed.
+ */
+export function useBrowserPolicy(policy: BrowserPolicy): Plugin {
   const { allowedHosts } = policy;
-  if (allowedHosts === null) return {};
-  const listed = new Set(allowedHosts.map((host) => host.toLowerCase()));
+  const listed = new Set((allowedHosts ?? []).map((host) => host.toLowerCase()));
   return {
     onRequest({ request, url, endResponse, fetchAPI }) {
+      if (allowedHosts === null) return;
       // In process (yoga.fetch) there is no Host header: the URL's host is what was asked for.
       const name = hostName(request.headers.get('host') ?? url.host);
       if (name !== null && (LOOPBACK_HOST.test(name) || listed.has(name))) return;
@@ -74,7 +78,6 @@ export function useHostCheck(policy: BrowserPolicy): Plugin {
       );
     },
     onResponse({ request, response }) {
-      // The answer differs by origin (CORS headers or none): shared caches must not mix them.
       if (request.headers.has('origin')) response.headers.append('vary', 'Origin');
     },
   };

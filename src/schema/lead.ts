@@ -69,14 +69,17 @@ Lead.implement({
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When the lead was last changed.' }),
     closedAt: t.expose('closedAt', { type: 'DateTime', nullable: true, description: 'When the lead was won or lost.' }),
     closestTaskAt: t.expose('closestTaskAt', { type: 'DateTime', nullable: true, description: 'When its nearest open task is due.' }),
-    isDeleted: t.exposeBoolean('isDeleted', { description: 'Deleted in Kommo but still in the warehouse.' }),
+    isDeleted: t.exposeBoolean('isDeleted', {
+      description:
+        'Deleted in Kommo. The V4 warehouse keeps the whole row; the Kommo API tells only the id and `updatedAt` of a deleted lead, so from that source its other fields are empty (`name` "", `price` 0, no pipeline).',
+    }),
   }),
 });
 
 entityByKommoIdField(
   Lead,
   'lead',
-  'One lead by its Kommo id, deleted or not (see `isDeleted`); null when it does not exist. Costs one upstream call.',
+  'One lead by its Kommo id, deleted or not (see `isDeleted`); null when it does not exist. Costs one upstream call (on the Kommo source, a second one when the lead is deleted or unknown).',
   'The Kommo lead id.',
 );
 kommoIdEntity(Lead);

@@ -12,7 +12,7 @@ export const Lead = builder.loadableNodeRef<LeadShape, string>('Lead', {
   toKey: (lead) => lead.kommoId,
   sort: true,
   cacheResolved: true,
-  // The adapter batches as far as its upstream allows (Kommo: 250 ids a call; V4: one call per id, bounded concurrency).
+  // The adapter batches as far as its upstream allows (Kommo: 250 ids a call; V4: one call per id, or the table's blocks when fewer).
   load: (ids, context) => context.adapter.getLeads(ids, context.signal),
 });
 

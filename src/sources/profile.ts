@@ -31,8 +31,8 @@ export interface SourceProfile<S extends SourceSettings> {
   readonly credentialVariables: readonly string[];
   /** `LEADGRAPH_UPSTREAM_PAGE_SIZE`: its default and the upstream's largest `limit`. */
   readonly pageSize: { readonly default: number; readonly max: number };
-  /** Variables only this source reads: set while another source is chosen, they are a start-up error. */
-  readonly ownVariables: readonly string[];
+  /** A setting of this source's that turns something on (e.g. multi-tenant mode): named as a start-up error when another source is chosen. */
+  enabledOnlyHere(env: Env): string | null;
   /** Reads and validates its settings (ConfigError naming the variable). */
   read(env: Env): SourceReading<S>;
   /** The same settings, pointed at the embedded demo upstream's account. */

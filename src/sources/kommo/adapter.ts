@@ -37,8 +37,8 @@ export function createKommoAdapter(options: KommoAdapterOptions): LeadAdapter {
     const chunks: string[][] = [];
     for (let start = 0; start < kommoIds.length; start += IDS_PER_CALL) chunks.push(kommoIds.slice(start, start + IDS_PER_CALL));
     const wanted = new Set(kommoIds);
-    const pages = await Promise.all(
-      chunks.map((ids) => getList(LEADS, 'leads', { 'filter[id][]': ids, with: withs, limit: String(KOMMO_MAX_LIMIT) }, signal, 'leads')),
+    const pages = await mapWithConcurrency(chunks, options.lookupConcurrency, (ids) =>
+      getList(LEADS, 'leads', { 'filter[id][]': ids, with: withs, limit: String(KOMMO_MAX_LIMIT) }, signal, 'leads'),
     );
     return pages.flatMap((list) => list.items.map(parseLead).filter((lead): lead is Lead => lead !== null && wanted.has(lead.kommoId)));
   }

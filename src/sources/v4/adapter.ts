@@ -36,6 +36,8 @@ const MAX_PAGES = 50;
 const SOURCE_NAME = 'the v4 source';
 /** Below this many ids a lookup is one call per id; from it on, reading the table's blocks may cost less. */
 const TABLE_LOOKUP_MIN_IDS = 5;
+/** A table read is bounded too: past this many blocks (10,000 rows at the default size) ids go one call each. */
+const TABLE_LOOKUP_MAX_BLOCKS = 20;
 
 /** The wanted leads of consecutive blocks, each lead's adjacent rows merged (also across a block boundary). */
 function leadsIn(blocks: readonly LeadBlock[], wanted: ReadonlySet<string>): Lead[] {
@@ -164,17 +166,21 @@ export function createV4Adapter(options: V4AdapterOptions): LeadAdapter {
       // when it has fewer blocks than ids: its first block says how many there are (and is often cached).
       const head = await readLeadBlock({}, 0, signal);
       const blocks = head.isLast ? 1 : head.totalRows === null ? null : Math.ceil(head.totalRows / blockSize);
-      if (blocks !== null && blocks <= kommoIds.length) {
+      let found: Lead[];
+      if (blocks !== null && blocks <= Math.min(kommoIds.length, TABLE_LOOKUP_MAX_BLOCKS)) {
         const rest = await mapWithConcurrency(
           Array.from({ length: blocks - 1 }, (_, i) => i + 1),
           options.lookupConcurrency,
           (index) => readLeadBlock({}, index, signal),
         );
-        return leadsIn([head, ...rest], new Set(kommoIds));
+        found = leadsIn([head, ...rest], new Set(kommoIds));
+      } else {
+        // The head block answers the leads it holds whole (a lead on its last row may go on in the next block).
+        const lastId = head.isLast ? null : (head.fragments.at(-1)?.kommoId ?? null);
+        found = leadsIn([head], new Set(kommoIds)).filter((lead) => lead.kommoId !== lastId);
       }
-      // The head block answers the leads it holds whole (a lead on its last row may go on in the next block).
-      const lastId = head.isLast ? null : (head.fragments.at(-1)?.kommoId ?? null);
-      const found = leadsIn([head], new Set(kommoIds)).filter((lead) => lead.kommoId !== lastId);
+      // The table moves under us (the head block may be cached, rows are inserted and deleted): an id the
+      // blocks did not hold is asked for on its own, so a lead that exists is never reported missing.
       const known = new Set(found.map((lead) => lead.kommoId));
       return [...found, ...(await perId(kommoIds.filter((id) => !known.has(id))))];
     },

@@ -91,7 +91,7 @@ export const v4Profile: SourceProfile<V4Settings> = {
   upstreamName: 'V4 API',
   credentialVariables: CREDENTIALS,
   pageSize: { default: 500, max: 5000 },
-  ownVariables: ['LEADGRAPH_CREDENTIALS_FROM_REQUEST'],
+  enabledOnlyHere: (env) => (readBool(env, 'LEADGRAPH_CREDENTIALS_FROM_REQUEST', false) ? 'LEADGRAPH_CREDENTIALS_FROM_REQUEST' : null),
 
   read(env) {
     const credentials = readCredentials(env);
