@@ -343,7 +343,7 @@ describe('upstream failures reach the client as coded errors, without secrets, a
   it('an unexpected error is masked in the response and logged in full', async () => {
     const harness = await startHarness({
       upstream: demo,
-      wrapSource: (source) => ({
+      wrapAdapter: (source) => ({
         ...source,
         listUsers: async () => {
           throw new TypeError('internal detail at /srv/leadgraph/secret-path');

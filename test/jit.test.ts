@@ -175,7 +175,7 @@ describe('compiled queries (LEADGRAPH_JIT)', () => {
   it('masks an unexpected error the same way, and logs its detail', async () => {
     // A source that fails with a programming error, not a domain error.
     const failing = {
-      wrapSource: (source: LeadAdapter) => ({
+      wrapAdapter: (source: LeadAdapter) => ({
         ...source,
         listUsers: () => Promise.reject(new TypeError('detail at /srv/leadgraph/secret-path')),
         getUsers: () => Promise.reject(new TypeError('detail at /srv/leadgraph/secret-path')),

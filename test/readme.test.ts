@@ -25,6 +25,19 @@ describe('the README', () => {
       expect(body.errors).toBeUndefined();
       expect(Object.keys(body.data ?? {}).length).toBeGreaterThan(0);
       expect(Object.values(body.data ?? {}).every((value) => value !== null)).toBe(true);
+      // An example shows something: no connection in its answer is empty.
+      const empty: string[] = [];
+      const visit = (value: unknown, path: string): void => {
+        if (Array.isArray(value)) {
+          for (const [index, item] of value.entries()) visit(item, `${path}.${index}`);
+        } else if (value && typeof value === 'object') {
+          const { edges } = value as { edges?: unknown };
+          if (Array.isArray(edges) && edges.length === 0) empty.push(path);
+          for (const [key, item] of Object.entries(value)) visit(item, `${path}.${key}`);
+        }
+      };
+      visit(body.data, 'data');
+      expect(empty).toEqual([]);
     });
   }
 

@@ -6,8 +6,10 @@
 import type { ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
+import type { ErrorCode } from '../errors.js';
 
-const CLIENT_CODES = new Set([
+/** Codes of ours, and graphql-js's and Yoga's own for documents and requests they refuse. */
+const CLIENT_CODES = new Set<ErrorCode | 'BAD_REQUEST' | 'GRAPHQL_PARSE_FAILED' | 'GRAPHQL_VALIDATION_FAILED'>([
   'BAD_USER_INPUT',
   'BAD_REQUEST',
   'UNAUTHENTICATED',
@@ -21,7 +23,7 @@ const CLIENT_CODES = new Set([
 
 /** True for an error whose code says the client sent something we refuse. */
 export function isClientErrorCode(code: unknown): boolean {
-  return typeof code === 'string' && CLIENT_CODES.has(code);
+  return typeof code === 'string' && (CLIENT_CODES as ReadonlySet<string>).has(code);
 }
 
 export function useClientErrorLog(logger: Logger, requestIdOf: (request: Request) => string): Plugin {

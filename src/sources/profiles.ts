@@ -1,6 +1,6 @@
 /** Every source the gateway can read, the default first. A new source is a folder under src/sources/ and one entry here. */
 import { kommoProfile } from './kommo/profile.js';
-import type { SourceProfile, SourceSettings } from './profile.js';
+import type { SourceProfile } from './profile.js';
 import { v4Profile } from './v4/profile.js';
 
 export const profiles = [v4Profile, kommoProfile] as const;
@@ -17,5 +17,3 @@ export function profileOf<S extends SourceSettingsUnion>(settings: S): SourcePro
   // The kinds are unique, so the profile found reads exactly these settings.
   return profile as unknown as SourceProfile<S>;
 }
-
-export type { SourceSettings };

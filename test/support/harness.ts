@@ -37,8 +37,8 @@ export interface HarnessOptions {
   readonly credentials?: Partial<Record<'V4_CLIENT_ID' | 'V4_CLIENT_SECRET' | 'V4_WORKSPACE_ID' | 'V4_API_URL', string>>;
   /** Which API the gateway reads from the demo (default v4). */
   readonly api?: 'v4' | 'kommo';
-  /** Wraps the V4 source the config describes (to inject failures the transport cannot). */
-  readonly wrapSource?: (adapter: LeadAdapter) => LeadAdapter;
+  /** Wraps the source adapter of each request (to inject failures the transport cannot). */
+  readonly wrapAdapter?: (adapter: LeadAdapter) => LeadAdapter;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -68,7 +68,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   const logger = pino({ level: 'debug' }, sink);
   const dispatcher = createUpstreamAgent(config.upstreamTimeoutMs);
-  const gateway = createGateway(config, { dispatcher, logger, wrapAdapter: options.wrapSource });
+  const gateway = createGateway(config, { dispatcher, logger, wrapAdapter: options.wrapAdapter });
   const server: Server = createServer(gateway.yoga);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;

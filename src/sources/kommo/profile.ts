@@ -28,7 +28,7 @@ function readAccount(env: Env): { baseUrl: string; token: string } | null {
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
-export function kommoTenant(baseUrl: string, token: string): Tenant {
+function kommoTenant(baseUrl: string, token: string): Tenant {
   const credentialKey = sha256(['kommo', baseUrl, sha256(token)].join('\0'));
   return {
     credentialKey,
@@ -71,7 +71,7 @@ export const kommoProfile: SourceProfile<KommoSettings> = {
     const tenant = kommoTenant(baseUrl, token);
     const adapterOptions = { blockSize: options.blockSize, lookupConcurrency: options.lookupConcurrency };
     return {
-      upstreamName: 'Kommo API',
+      upstreamName: kommoProfile.upstreamName,
       baseUrl,
       // The window carries a margin: Kommo counts arrivals, and jitter must not turn 7 calls into 8 in its second.
       budget: { limit: settings.ratePerSecond, windowMs: 1_100, variable: 'LEADGRAPH_KOMMO_RATE_PER_SEC' },

@@ -51,7 +51,7 @@ function readCredentials(env: Env): V4Credentials | null {
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /** The budget is per credential (client id and a hash of the secret); the cache per credential and workspace. */
-export function v4Tenant(baseUrl: string, credentials: V4Credentials): Tenant {
+function v4Tenant(baseUrl: string, credentials: V4Credentials): Tenant {
   const credentialKey = sha256(['v4', baseUrl, credentials.clientId, sha256(credentials.clientSecret)].join('\0'));
   const cacheKey = sha256([credentialKey, credentials.workspaceId].join('\0'));
   return {
@@ -130,7 +130,7 @@ export const v4Profile: SourceProfile<V4Settings> = {
     const serverTenant = settings.credentials ? v4Tenant(settings.apiUrl, settings.credentials) : null;
     const serverCredentials = settings.credentials;
     return {
-      upstreamName: 'V4 API',
+      upstreamName: v4Profile.upstreamName,
       baseUrl: settings.apiUrl,
       // The window carries a margin: the upstream counts arrivals, and network jitter must not make a
       // budget of exactly its limit look like one call too many.
