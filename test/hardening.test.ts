@@ -455,6 +455,23 @@ describe('query limits', () => {
     expect(harness.demo.count()).toBe(0);
   };
 
+  it('measures a fragment explosion in linear time: 40 levels of fragments spreading the next twice are refused with their exact cost', async () => {
+    const levels = 40;
+    const fragments = Array.from({ length: levels }, (_, i) =>
+      i + 1 < levels ? `fragment F${i + 1} on Lead { ...F${i + 2} ...F${i + 2} }` : `fragment F${i + 1} on Lead { kommoId }`,
+    ).join(' ');
+    const query = `query { leads(first: 1) { edges { node { ...F1 } } } } ${fragments}`;
+    const started = performance.now();
+    const [explosion, other] = await Promise.all([harness.post({ query }), harness.post({ query: '{ __typename }' })]);
+    const body = (await explosion.json()) as Body;
+    expect(body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
+    // leads + edges + node, then 2^39 kommoId fields under one lead.
+    expect(body.errors?.[0]?.message).toContain(`costs ${3 + 2 ** (levels - 1)};`);
+    expect(((await other.json()) as Body).errors).toBeUndefined();
+    // Generous: the walk per spread took 13 s at 20 levels and would take days at 40.
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
   it('refuses a query deeper than the maximum', async () => {
     let query = 'kommoId';
     for (let i = 0; i < 6; i += 1) query = `pipeline { leads(first: 1) { edges { node { ${query} } } } }`;

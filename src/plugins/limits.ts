@@ -136,22 +136,25 @@ export function operationCost(
   if (!operation) return 0;
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
-  const typeInfo = new TypeInfo(schema);
-  const multipliers: number[] = [1];
-  let cost = 0;
-  const pageSize = (field: FieldNode): number => {
-    const args = typeInfo.getFieldDef()?.args ?? [];
-    const read = (name: string): number | null => {
-      const node = field.arguments?.find((arg) => arg.name.value === name);
-      const def = args.find((arg) => arg.name === name);
-      if (!node || !def) return null;
-      const value = valueFromAST(node.value, def.type, variables ?? {});
-      return typeof value === 'number' ? value : null;
+  // A fragment's cost is linear in the multiplier it is spread under: measured once and reused, so a
+  // fragment spread twice by a fragment spread twice... costs linear time, not one walk per path.
+  const unitCosts = new Map<string, number>();
+  const measure = (node: OperationDefinitionNode | FragmentDefinitionNode, seen: ReadonlySet<string>): number => {
+    const typeInfo = new TypeInfo(schema);
+    const multipliers: number[] = [1];
+    let cost = 0;
+    const pageSize = (field: FieldNode): number => {
+      const args = typeInfo.getFieldDef()?.args ?? [];
+      const read = (name: string): number | null => {
+        const node = field.arguments?.find((arg) => arg.name.value === name);
+        const def = args.find((arg) => arg.name === name);
+        if (!node || !def) return null;
+        const value = valueFromAST(node.value, def.type, variables ?? {});
+        return typeof value === 'number' ? value : null;
+      };
+      const size = read('first') ?? read('last') ?? limits.defaultPageSize;
+      return Math.max(1, Math.min(size, limits.maxPageSize));
     };
-    const size = read('first') ?? read('last') ?? limits.defaultPageSize;
-    return Math.max(1, Math.min(size, limits.maxPageSize));
-  };
-  const expand = (node: OperationDefinitionNode | FragmentDefinitionNode, seen: Set<string>): void => {
     visit(
       node,
       visitWithTypeInfo(typeInfo, {
@@ -173,14 +176,22 @@ export function operationCost(
           },
         },
         FragmentSpread(spread) {
-          const fragment = fragments.get(spread.name.value);
-          if (fragment && !seen.has(fragment.name.value)) expand(fragment, new Set([...seen, fragment.name.value]));
+          const name = spread.name.value;
+          const fragment = fragments.get(name);
+          // A cycle cannot pass validation; the guard keeps this function total anyway.
+          if (!fragment || seen.has(name)) return;
+          let unit = unitCosts.get(name);
+          if (unit === undefined) {
+            unit = measure(fragment, new Set([...seen, name]));
+            unitCosts.set(name, unit);
+          }
+          cost += (multipliers.at(-1) as number) * unit;
         },
       }),
     );
+    return cost;
   };
-  expand(operation, new Set());
-  return cost;
+  return measure(operation, new Set());
 }
 
 /** The limits as a Yoga plugin. */
