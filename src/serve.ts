@@ -36,8 +36,7 @@ export async function serve(): Promise<void> {
 
   const dispatcher = createUpstreamAgent(config.upstreamTimeoutMs);
   const gateway = createGateway(config, { dispatcher, logger });
-  const { yoga } = gateway;
-  const server = createServer(yoga);
+  const server = createServer(gateway.listener);
   server.on('error', (error: NodeJS.ErrnoException) => {
     const reason = error.code === 'EADDRINUSE' ? 'the port is in use (set PORT)' : error.message;
     process.stderr.write(`leadgraph: cannot listen on ${config.host}:${config.port}: ${reason}\n`);

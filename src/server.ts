@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { RequestListener } from 'node:http';
 import { createInMemoryCache, useResponseCache } from '@graphql-yoga/plugin-response-cache';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
@@ -11,7 +12,7 @@ import { requestSignal } from './deadline.js';
 import { findDomainError } from './errors.js';
 import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { corsFor, isLoopbackAddress, useBrowserPolicy } from './plugins/browsers.js';
+import { corsFor, isLoopbackAddress, isUsableHost, useBrowserPolicy } from './plugins/browsers.js';
 import { useClientErrorLog } from './plugins/client-errors.js';
 import { useInputGuard } from './plugins/input-guard.js';
 import { useCompiledQueries } from './plugins/jit.js';
@@ -62,6 +63,8 @@ export interface GatewayDeps {
 
 export interface Gateway {
   readonly yoga: YogaServerInstance<Record<string, unknown>, Context>;
+  /** The Node request listener to serve: Yoga, behind a check that the Host header can form a URL at all. */
+  readonly listener: RequestListener;
   readonly metrics: Metrics;
   readonly cache: UpstreamCache;
   /** Marks the gateway as shutting down: readiness turns 503. */
@@ -197,6 +200,17 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   });
   return {
     yoga,
+    listener: (request, response) => {
+      // Yoga builds the request URL from Host before any plugin runs; one that cannot form a URL
+      // would be a 500 with a stack trace in plain text.
+      if (!isUsableHost(request.headers.host)) {
+        response
+          .writeHead(400, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' })
+          .end('Bad Request: malformed Host header\n');
+        return;
+      }
+      void yoga(request, response);
+    },
     metrics,
     cache: transport.cache,
     drain: () => {

@@ -85,7 +85,7 @@ describe('browsers: CORS off by default, listed origins only', () => {
 
   it('refuses a request whose Host is not loopback (DNS rebinding) with a plain 403, and accepts listed hosts', async () => {
     harness.demo.reset();
-    for (const host of ['evil.example', 'evil.example:4000', '127.0.0.1.evil.example', '127.0.0.1@evil.example']) {
+    for (const host of ['evil.example', 'evil.example:4000', '127.0.0.1.evil.example', 'localhost.']) {
       const answer = await rawPost(harness.url, { host });
       expect(answer.status).toBe(403);
       expect(answer.body).toMatch(/^Forbidden: this gateway listens on loopback/);
@@ -97,6 +97,12 @@ describe('browsers: CORS off by default, listed origins only', () => {
       expect((await rawPost(harness.url, { host })).status).toBe(200);
     }
     expect((await rawPost(listed.url, { host: 'gateway.internal:8080' })).status).toBe(200);
+    // A Host no URL can be built from is a plain 400, never Yoga's 500 with a stack trace.
+    for (const host of ['127.0.0.1:99999', '[zz]', 'a%b', 'evil example', '127.0.0.1@evil.example']) {
+      const answer = await rawPost(harness.url, { host });
+      expect(answer.status).toBe(400);
+      expect(answer.body).toBe('Bad Request: malformed Host header\n');
+    }
     expect((await rawPost(listed.url, { host: 'other.internal' })).status).toBe(403);
   });
 });

@@ -83,6 +83,19 @@ export function useBrowserPolicy(policy: BrowserPolicy): Plugin {
   };
 }
 
+/** A Host header a URL can be built from: absent (HTTP/1.0), or a name or address with an optional port up to 65535. */
+export function isUsableHost(header: string | undefined): boolean {
+  if (header === undefined) return true;
+  const match = /^(?:\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(\d{1,5}))?$/i.exec(header.trim());
+  if (!match || (match[1] !== undefined && Number(match[1]) > 65535)) return false;
+  try {
+    new URL(`http://${header.trim()}/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** True for an address the gateway listens on that only this machine can reach. */
 export function isLoopbackAddress(host: string): boolean {
   return /^(?:localhost|127(?:\.\d{1,3}){3}|::1|\[::1\])$/i.test(host.trim());

@@ -69,7 +69,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const logger = pino({ level: 'debug' }, sink);
   const dispatcher = createUpstreamAgent(config.upstreamTimeoutMs);
   const gateway = createGateway(config, { dispatcher, logger, wrapAdapter: options.wrapAdapter });
-  const server: Server = createServer(gateway.yoga);
+  const server: Server = createServer(gateway.listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
 
