@@ -17,7 +17,9 @@ export type ErrorCode =
   | 'QUERY_TOO_DEEP'
   | 'QUERY_TOO_MANY_ALIASES'
   | 'QUERY_TOO_LARGE'
-  | 'QUERY_TOO_COMPLEX';
+  | 'QUERY_TOO_COMPLEX'
+  // A request a browser can send cross-site (form post, multipart, GET) without a script-only header (HTTP 403).
+  | 'CSRF_HEADER_REQUIRED';
 
 export class DomainError extends Error {
   readonly code: ErrorCode;

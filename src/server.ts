@@ -9,10 +9,10 @@ import type { Dispatcher } from 'undici';
 import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
 import { requestSignal } from './deadline.js';
-import { findDomainError } from './errors.js';
+import { type ErrorCode, findDomainError } from './errors.js';
 import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { corsFor, isLoopbackAddress, isUsableHost, useBrowserPolicy } from './plugins/browsers.js';
+import { CSRF_HEADERS, corsFor, isLoopbackAddress, isUsableHost, useBrowserPolicy, useCsrfPrevention } from './plugins/browsers.js';
 import { useClientErrorLog } from './plugins/client-errors.js';
 import { useInputGuard } from './plugins/input-guard.js';
 import { useCompiledQueries } from './plugins/jit.js';
@@ -78,6 +78,12 @@ function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error
   const domain = findDomainError(error);
   if (domain)
     return error instanceof Error && error !== domain ? error : new GraphQLError(domain.message, { extensions: domain.extensions });
+  // Yoga's CSRF prevention refuses without a code or a hint; both are stable here.
+  if (error instanceof GraphQLError && error.extensions.code === undefined && error.message === 'Required CSRF header(s) not present') {
+    (error.extensions as Record<string, unknown>).code = 'CSRF_HEADER_REQUIRED' satisfies ErrorCode;
+    (error.extensions as Record<string, unknown>).acceptedHeaders = CSRF_HEADERS;
+    return error;
+  }
   // graphql-js reports variables that do not coerce without a code: they are the client's bad input. Marked on
   // the error itself: Yoga logs every error its mask replaces as unexpected.
   if (error instanceof GraphQLError && error.extensions.code === undefined && error.message.startsWith('Variable "$')) {
@@ -144,6 +150,9 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       useClientErrorLog(logger, requestId.idOf),
       // Before the response cache and the limits: their keys and rules recurse into what this refuses.
       useInputGuard(),
+      // A request a browser sends cross-site without a preflight (a form post, multipart, a GET) must
+      // carry a header only a script can set; JSON posts are preflighted anyway.
+      useCsrfPrevention(),
       useReadiness(() => !draining, transport.redisState),
       useQueryLimits({
         maxDepth: config.maxDepth,

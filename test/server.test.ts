@@ -39,7 +39,7 @@ describe('the HTTP server', () => {
     expect((await fetch(harness.url.replace('/graphql', '/ready'))).status).toBe(200);
     expect((await fetch(harness.url.replace('/graphql', '/x/ready'))).status).toBe(404);
     const get = await fetch(`${harness.url}?query=${encodeURIComponent('{ pipelines { name } }')}&next=/ready`, {
-      headers: { accept: 'application/json' },
+      headers: { accept: 'application/json', 'x-graphql-yoga-csrf': '1' },
     });
     expect(((await get.json()) as { data: { pipelines: unknown[] } }).data.pipelines).toHaveLength(4);
   });
@@ -58,11 +58,52 @@ describe('the HTTP server', () => {
     expect(refused.errors[0]?.message).toMatch(/not configured to execute mutation/);
   });
 
-  it('answers queries sent over GET', async () => {
-    const get = await fetch(`${harness.url}?query=${encodeURIComponent('{ pipelines { name } }')}`, {
-      headers: { accept: 'application/json' },
+  it('answers queries sent over GET with a CSRF header', async () => {
+    for (const header of ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'x-apollo-operation-name']) {
+      const get = await fetch(`${harness.url}?query=${encodeURIComponent('{ pipelines { name } }')}`, {
+        headers: { accept: 'application/json', [header]: '1' },
+      });
+      expect(get.status).toBe(200);
+      expect(((await get.json()) as { data: { pipelines: unknown[] } }).data.pipelines).toHaveLength(4);
+    }
+  });
+
+  it('refuses what a page on another site could send without a preflight (GET, form post, multipart, text/plain) before it runs', async () => {
+    harness.demo.reset();
+    const query = '{ leads(first: 1) { edges { cursor } } }';
+    const attempts = [
+      fetch(`${harness.url}?query=${encodeURIComponent(query)}`, { headers: { origin: 'https://evil.example' } }),
+      fetch(harness.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `query=${encodeURIComponent(query)}`,
+      }),
+      fetch(harness.url, {
+        method: 'POST',
+        body: (() => {
+          const form = new FormData();
+          form.set('operations', JSON.stringify({ query }));
+          form.set('map', '{}');
+          return form;
+        })(),
+      }),
+      fetch(harness.url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ query }) }),
+    ];
+    for (const response of await Promise.all(attempts)) {
+      expect(response.status).toBe(403);
+      const body = (await response.json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+      expect(body.errors[0]?.extensions).toMatchObject({
+        code: 'CSRF_HEADER_REQUIRED',
+        acceptedHeaders: expect.arrayContaining(['x-graphql-yoga-csrf']),
+      });
+    }
+    expect(harness.demo.count()).toBe(0);
+    // The same form post from a script, with the header, runs.
+    const scripted = await fetch(harness.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-graphql-yoga-csrf': '1', accept: 'application/json' },
+      body: `query=${encodeURIComponent(query)}`,
     });
-    expect(get.status).toBe(200);
-    expect(((await get.json()) as { data: { pipelines: unknown[] } }).data.pipelines).toHaveLength(4);
+    expect(scripted.status).toBe(200);
   });
 });

@@ -5,6 +5,7 @@
  * a gateway listening on loopback answers only requests whose `Host` is a loopback name or listed;
  * a hostile page whose name resolves to 127.0.0.1 is same-origin to itself, so CORS alone cannot stop it.
  */
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import type { Plugin } from 'graphql-yoga';
 
 export interface BrowserPolicy {
@@ -80,6 +81,22 @@ export function useBrowserPolicy(policy: BrowserPolicy): Plugin {
     onResponse({ request, response }) {
       if (request.headers.has('origin')) response.headers.append('vary', 'Origin');
     },
+  };
+}
+
+/** Headers that prove a script sent the request (any of them forces a CORS preflight); Apollo's two are accepted too. */
+export const CSRF_HEADERS = ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'x-apollo-operation-name'];
+
+/**
+ * Yoga's CSRF prevention, for the methods a browser can send cross-site without a preflight (GET and
+ * POST): one without a preflighted content type (JSON is) must carry a CSRF header. Other methods get
+ * Yoga's own 405 first; a browser cannot send them cross-site without a preflight anyway.
+ */
+export function useCsrfPrevention(): Plugin {
+  const prevention = useCSRFPrevention({ requestHeaders: CSRF_HEADERS });
+  return {
+    onRequestParse: (payload) =>
+      payload.request.method === 'GET' || payload.request.method === 'POST' ? prevention.onRequestParse?.(payload) : undefined,
   };
 }
 

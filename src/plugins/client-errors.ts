@@ -19,6 +19,7 @@ const CLIENT_CODES = new Set<ErrorCode | 'BAD_REQUEST' | 'GRAPHQL_PARSE_FAILED' 
   'QUERY_TOO_MANY_ALIASES',
   'QUERY_TOO_LARGE',
   'QUERY_TOO_COMPLEX',
+  'CSRF_HEADER_REQUIRED',
 ]);
 
 /** True for an error whose code says the client sent something we refuse. */
