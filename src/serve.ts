@@ -8,6 +8,10 @@ import { createGateway } from './server.js';
 import { profileOf } from './sources/profiles.js';
 import { createUpstreamAgent } from './transport/http.js';
 
+/** How often the shutdown checks for requests still in flight, and its margin past the request deadline. */
+const SHUTDOWN_POLL_MS = 50;
+const SHUTDOWN_MARGIN_MS = 2_000;
+
 export async function serve(): Promise<void> {
   let config: Config;
   try {
@@ -58,12 +62,21 @@ export async function serve(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: readiness now answers 503, in-flight requests finish');
     gateway.drain();
-    const force = setTimeout(() => process.exit(0), 5_000);
-    force.unref();
-    server.close(() => {
+    const exit = (): void => {
       void Promise.allSettled([dispatcher.close(), gateway.close(), demo?.close()]).then(() => process.exit(0));
-    });
-    server.closeIdleConnections();
+    };
+    // Every request ends by its deadline; past it (plus a margin) nothing is worth waiting for.
+    const force = setTimeout(() => process.exit(0), config.requestTimeoutMs + SHUTDOWN_MARGIN_MS);
+    force.unref();
+    // Still listening while requests are in flight, so /ready answers 503 meanwhile; idle keep-alive
+    // connections are closed as they appear (draining responses close theirs), then the server closes.
+    const poll = setInterval(() => {
+      server.closeIdleConnections();
+      if (gateway.inFlight > 0) return;
+      clearInterval(poll);
+      server.close(exit);
+      server.closeAllConnections();
+    }, SHUTDOWN_POLL_MS);
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

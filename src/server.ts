@@ -67,8 +67,10 @@ export interface Gateway {
   readonly listener: RequestListener;
   readonly metrics: Metrics;
   readonly cache: UpstreamCache;
-  /** Marks the gateway as shutting down: readiness turns 503. */
+  /** Marks the gateway as shutting down: readiness turns 503, and every response closes its connection. */
   drain(): void;
+  /** Requests being answered right now (the shutdown waits for them). */
+  readonly inFlight: number;
   /** Releases what the gateway holds open (the Redis connection). */
   close(): Promise<void>;
 }
@@ -105,6 +107,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const { logger } = deps;
   const requestId = useRequestId();
   let draining = false;
+  let inFlight = 0;
   const responseTtlMs = Math.min(config.cacheTtlLeadsSeconds, config.cacheTtlReferenceSeconds) * 1000;
   const adapterFor = (request: Request, requestLogger: Logger): LeadAdapter => {
     const { tenant, createAdapter } = source.tenantOf(request);
@@ -210,6 +213,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   return {
     yoga,
     listener: (request, response) => {
+      inFlight += 1;
+      response.once('close', () => {
+        inFlight -= 1;
+      });
+      // While draining, no connection is kept alive for a next request: idle ones cannot hold the exit.
+      if (draining) response.setHeader('connection', 'close');
       // Yoga builds the request URL from Host before any plugin runs; one that cannot form a URL
       // would be a 500 with a stack trace in plain text.
       if (!isUsableHost(request.headers.host)) {
@@ -222,6 +231,9 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     },
     metrics,
     cache: transport.cache,
+    get inFlight() {
+      return inFlight;
+    },
     drain: () => {
       draining = true;
     },
