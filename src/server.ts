@@ -12,13 +12,13 @@ import { requestSignal } from './deadline.js';
 import { type ErrorCode, findDomainError } from './errors.js';
 import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { CSRF_HEADERS, corsFor, isLoopbackAddress, isUsableHost, useBrowserPolicy, useCsrfPrevention } from './plugins/browsers.js';
+import { CSRF_HEADERS, corsFor, hostRefusal, isLoopbackAddress, useCsrfPrevention } from './plugins/browsers.js';
 import { useClientErrorLog } from './plugins/client-errors.js';
 import { useInputGuard } from './plugins/input-guard.js';
 import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
 import { useGraphiQLRedirect, useGraphQLMetrics, useReadiness } from './plugins/operations.js';
-import { useRequestId } from './plugins/request-id.js';
+import { REQUEST_ID_HEADER, requestIdFor } from './plugins/request-id.js';
 import { useCachedResultBodies } from './plugins/result-bodies.js';
 import { GRAPHQL_PATH } from './routes.js';
 import { subgraphSchema } from './schema/index.js';
@@ -75,6 +75,9 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** The id the listener gave the request (server context); a UUID for one that came in through `yoga.fetch`. */
+const requestIdOf = (context: object): string => requestIdFor((context as { requestId?: string }).requestId);
+
 /** Expected failures (domain errors) go out as they are; anything else is masked by Yoga and logged. */
 function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error {
   const domain = findDomainError(error);
@@ -105,7 +108,6 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const transport = createTransport(config, source, { dispatcher: deps.dispatcher, logger: deps.logger, metrics });
   const settings = { defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize };
   const { logger } = deps;
-  const requestId = useRequestId();
   let draining = false;
   let inFlight = 0;
   const responseTtlMs = Math.min(config.cacheTtlLeadsSeconds, config.cacheTtlReferenceSeconds) * 1000;
@@ -127,8 +129,9 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     cors: corsFor(browserPolicy),
     // The body limit is LEADGRAPH_MAX_BODY_BYTES, enforced by useQueryLimits without re-streaming every body.
     maxRequestBodySize: false,
-    context: ({ request }) => {
-      const requestLogger = logger.child({ requestId: requestId.idOf(request) });
+    context: (initialContext) => {
+      const { request } = initialContext;
+      const requestLogger = logger.child({ requestId: requestIdOf(initialContext) });
       const adapter = adapterFor(request, requestLogger);
       return createContext(
         deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
@@ -145,12 +148,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     // execution see an execution (a refused query is neither counted nor compiled). The response cache
     // answers a hit from the request's params, before any of them.
     plugins: [
-      // First: a request to a foreign Host (DNS rebinding) is refused before anything else runs.
-      useBrowserPolicy(browserPolicy),
-      // Echoes the id on every response, the early ones (413, /ready) included.
-      requestId,
       useGraphiQLRedirect(),
-      useClientErrorLog(logger, requestId.idOf),
+      useClientErrorLog(logger, requestIdOf),
       // Before the response cache and the limits: their keys and rules recurse into what this refuses.
       useInputGuard(),
       // A request a browser sends cross-site without a preflight (a form post, multipart, a GET) must
@@ -212,22 +211,25 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   });
   return {
     yoga,
+    // Plain Node, before Yoga: what every response needs costs nothing per plugin hook on the warm path.
     listener: (request, response) => {
       inFlight += 1;
       response.once('close', () => {
         inFlight -= 1;
       });
+      const requestId = requestIdFor(request.headers[REQUEST_ID_HEADER]);
+      response.setHeader(REQUEST_ID_HEADER, requestId);
       // While draining, no connection is kept alive for a next request: idle ones cannot hold the exit.
       if (draining) response.setHeader('connection', 'close');
-      // Yoga builds the request URL from Host before any plugin runs; one that cannot form a URL
-      // would be a 500 with a stack trace in plain text.
-      if (!isUsableHost(request.headers.host)) {
-        response
-          .writeHead(400, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' })
-          .end('Bad Request: malformed Host header\n');
+      // The answer differs by origin (CORS headers or none): shared caches must not mix them.
+      if (request.headers.origin !== undefined) response.setHeader('vary', 'Origin');
+      // First: a request to a foreign Host (DNS rebinding), or one no URL can be built from, runs nothing.
+      const refusal = hostRefusal(request.headers.host, browserPolicy);
+      if (refusal) {
+        response.writeHead(refusal.status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end(refusal.body);
         return;
       }
-      void yoga(request, response);
+      void yoga(request, response, { requestId });
     },
     metrics,
     cache: transport.cache,

@@ -57,30 +57,17 @@ function hostName(header: string | null): string | null {
   return match?.[1]?.toLowerCase() ?? null;
 }
 
-/**
- * The browser rules Yoga's `cors` option does not cover: `Vary: Origin` on every answer to a request
- * with an Origin (the CORS headers differ by origin, so shared caches must not mix them), and, when
- * the gateway listens on loopback, a plain 403 for a `Host` that is neither loopback nor listed.
- */
-export function useBrowserPolicy(policy: BrowserPolicy): Plugin {
+/** Why a request's `Host` is refused, as a plain-text answer, or null. Checked where the gateway listens (server.ts). */
+export function hostRefusal(header: string | undefined, policy: BrowserPolicy): { status: number; body: string } | null {
+  // A Host no URL can be built from would be Yoga's 500 with a stack trace.
+  if (!isUsableHost(header)) return { status: 400, body: 'Bad Request: malformed Host header\n' };
   const { allowedHosts } = policy;
-  const listed = new Set((allowedHosts ?? []).map((host) => host.toLowerCase()));
+  if (allowedHosts === null || header === undefined) return null;
+  const name = hostName(header);
+  if (name !== null && (LOOPBACK_HOST.test(name) || allowedHosts.includes(name))) return null;
   return {
-    onRequest({ request, url, endResponse, fetchAPI }) {
-      if (allowedHosts === null) return;
-      // In process (yoga.fetch) there is no Host header: the URL's host is what was asked for.
-      const name = hostName(request.headers.get('host') ?? url.host);
-      if (name !== null && (LOOPBACK_HOST.test(name) || listed.has(name))) return;
-      endResponse(
-        new fetchAPI.Response(
-          'Forbidden: this gateway listens on loopback and answers only requests to a loopback host name or one in LEADGRAPH_ALLOWED_HOSTS\n',
-          { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' } },
-        ),
-      );
-    },
-    onResponse({ request, response }) {
-      if (request.headers.has('origin')) response.headers.append('vary', 'Origin');
-    },
+    status: 403,
+    body: 'Forbidden: this gateway listens on loopback and answers only requests to a loopback host name or one in LEADGRAPH_ALLOWED_HOSTS\n',
   };
 }
 

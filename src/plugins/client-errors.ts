@@ -27,15 +27,19 @@ export function isClientErrorCode(code: unknown): boolean {
   return typeof code === 'string' && (CLIENT_CODES as ReadonlySet<string>).has(code);
 }
 
-export function useClientErrorLog(logger: Logger, requestIdOf: (request: Request) => string): Plugin {
+export function useClientErrorLog(logger: Logger, requestIdOf: (serverContext: object) => string): Plugin {
   return {
-    onResultProcess({ request, result }) {
+    onResultProcess({ serverContext, result }) {
       const results = (Array.isArray(result) ? result : [result]) as ExecutionResult[];
       const codes = results.flatMap((one) => (one.errors ?? []).map((error) => error.extensions?.code)).filter(isClientErrorCode);
       if (codes.length === 0) return;
       const first = results.flatMap((one) => one.errors ?? []).find((error) => isClientErrorCode(error.extensions?.code));
       logger.info(
-        { requestId: requestIdOf(request), codes: [...new Set(codes)], message: first?.message.slice(0, 200) },
+        {
+          requestId: requestIdOf(serverContext),
+          codes: [...new Set(codes)],
+          message: first?.message.slice(0, 200),
+        },
         'request refused: client error',
       );
     },
