@@ -1,30 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startGatewayProcess } from './support/process.js';
 
 /** Runs the README's `npm start` (build, then the built gateway) on a free port and waits for its ready line. */
-async function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn('npm', ['start', '--silent'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line in 20 s:\n${output}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      output += String(chunk);
-      const match = /"url":"(http:\/\/127\.0\.0\.1:\d+\/graphql)"/.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('exit', () => reject(new Error(`exited early:\n${output}`)));
-  });
-  return { child, url, output: () => output };
-}
+const start = (env: Record<string, string>) => startGatewayProcess('npm', ['start', '--silent'], env, { detached: true });
 
 describe('npm start with nothing configured', () => {
   const children: ChildProcess[] = [];

@@ -1,31 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startGatewayProcess } from './support/process.js';
 import { startTestUpstream } from './support/test-upstream.js';
 
-/** The gateway as `npm start` runs it (src/main.ts), on a free port, against `env`; resolves with its URL. */
-async function startGateway(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line in 20 s:\n${output}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      output += String(chunk);
-      const match = /"url":"(http:\/\/127\.0\.0\.1:\d+\/graphql)"/.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.on('exit', () => reject(new Error(`exited early:\n${output}`)));
-  });
-  return { child, url, output: () => output };
-}
+/** The gateway as `npm start` runs it (src/main.ts), on a free port, against `env`. */
+const startGateway = (env: Record<string, string>) => startGatewayProcess(process.execPath, ['--import', 'tsx', 'src/main.ts'], env);
 
 /** One HTTP request with an explicit agent (to keep a connection alive); resolves with status, headers and body. */
 function send(url: string, agent: Agent, body?: string) {
