@@ -345,6 +345,19 @@ describe('multi-tenant mode', () => {
     expect(body.errors?.[0]?.message).toMatch(/send x-client-secret, x-workspace-id/);
   });
 
+  it('a wrong secret costs the upstream one call, however often it is sent; another wrong secret one more', async () => {
+    demo.reset();
+    const wrong = { ...headersOf(demo), 'x-client-secret': 'guess-1' };
+    for (let i = 0; i < 20; i += 1) {
+      const body = await ask(harness, '{ pipelines { name } }', wrong);
+      expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAUTHORIZED');
+    }
+    await ask(harness, '{ pipelines { name } }', { ...headersOf(demo), 'x-client-secret': 'guess-2' });
+    expect(demo.requests.filter((request) => request.status === 401)).toHaveLength(2);
+    // The right secret is unaffected.
+    expect((await ask(harness, '{ pipelines { name } }', headersOf(demo))).errors).toBeUndefined();
+  });
+
   it('logs a refused request once at info, with its request id and code, and no stack', async () => {
     const before = harness.logs.length;
     await harness.post({ query: '{ pipelines { name } }' }, { 'x-client-id': demo.clientId, 'x-request-id': 'unauth-1' });

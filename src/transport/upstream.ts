@@ -13,6 +13,7 @@ import { abortError, httpCall, type JsonGetter, type ResponseRules, type Upstrea
 import type { RateLimiter } from './limiter.js';
 import { memoryCache } from './memory-cache.js';
 import { observeAttempts, observeCalls } from './observe.js';
+import { rejectedCredentials } from './rejected-credentials.js';
 import { retry } from './retry.js';
 import type { SharedStore } from './shared.js';
 import { sharedCache } from './shared-cache.js';
@@ -43,6 +44,8 @@ export interface UpstreamOptions {
   readonly shared?: SharedStore | undefined;
   /** How long one replica may hold the fetch lock of a miss (and others wait for it). @default 10000 */
   readonly sharedLockMs?: number;
+  /** How long an upstream 401 for a credential is answered without calling again. @default 30000 */
+  readonly rejectedCredentialsMs?: number;
   /** @default Math.random */
   readonly random?: () => number;
 }
@@ -61,6 +64,8 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       memoryCache({ cache, ttlMs }),
       // Only memory misses ask Redis; above the retries, so one replica's fetch, retries and all, serves the others.
       ...(shared ? [sharedCache({ store: shared, ttlMs, lockMs: options.sharedLockMs ?? 10_000 })] : []),
+      // Above the retries and the budget: a credential the upstream just rejected costs no attempt, no slot.
+      rejectedCredentials({ rememberMs: options.rejectedCredentialsMs ?? 30_000, maxCredentials: 10_000 }),
       // Above the budget, so every attempt, retries included, takes a slot of its own.
       retry({ retries: options.retries, backoffMs: options.backoffMs, maxWaitMs: options.maxWaitMs, upstreamName, random: options.random }),
       // Per attempt, just before the wire: the upstream's own 429 is the last line, never the limiter.
