@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { RequestListener } from 'node:http';
-import { createInMemoryCache, useResponseCache } from '@graphql-yoga/plugin-response-cache';
+import { useResponseCache } from '@graphql-yoga/plugin-response-cache';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
@@ -19,6 +19,7 @@ import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
 import { useGraphiQLRedirect, useGraphQLMetrics, useReadiness } from './plugins/operations.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './plugins/request-id.js';
+import { createResponseStore, type ResponseStore } from './plugins/response-store.js';
 import { useCachedResultBodies } from './plugins/result-bodies.js';
 import { GRAPHQL_PATH } from './routes.js';
 import { subgraphSchema } from './schema/index.js';
@@ -67,6 +68,8 @@ export interface Gateway {
   readonly listener: RequestListener;
   readonly metrics: Metrics;
   readonly cache: UpstreamCache;
+  /** Whole responses kept by the response cache (bounded by LEADGRAPH_RESPONSE_CACHE_MB). */
+  readonly responses: ResponseStore;
   /** Marks the gateway as shutting down: readiness turns 503, and every response closes its connection. */
   drain(): void;
   /** Requests being answered right now (the shutdown waits for them). */
@@ -116,6 +119,10 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     return createAdapter(transport.upstream.transport(tenant, requestLogger));
   };
 
+  const responses = createResponseStore({
+    maxEntries: Math.max(1, config.responseCacheEntries),
+    maxBytes: config.responseCacheMb * 1024 * 1024,
+  });
   const browserPolicy = {
     corsOrigins: config.corsOrigins,
     allowLocalOrigins: config.upstream === 'demo',
@@ -180,7 +187,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
           }
         },
         ttl: responseTtlMs,
-        cache: createInMemoryCache({ max: Math.max(1, config.responseCacheEntries) }),
+        cache: responses,
         idFields: [],
         // The tenant is always part of the key. Hashed synchronously (the default awaits WebCrypto on every
         // request); the key doubles as the ETag, so it must be a header-safe token.
@@ -233,6 +240,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     },
     metrics,
     cache: transport.cache,
+    responses,
     get inFlight() {
       return inFlight;
     },
