@@ -21,6 +21,8 @@ export interface Config {
   readonly upstreamTimeoutMs: number;
   /** `LEADGRAPH_RATE_MAX_WAIT_MS`: longest wait for a budget slot or a 429's Retry-After before failing fast (default 10000). */
   readonly rateMaxWaitMs: number;
+  /** `LEADGRAPH_UPSTREAM_COOLDOWN_SECONDS`: after a blocked account's HTML 403 or repeated 429s (Kommo), no call for this long (default 300). */
+  readonly upstreamCooldownSeconds: number;
   /** `LEADGRAPH_UPSTREAM_RETRIES`: extra attempts after a network error, timeout, 5xx or 429 (default 2). */
   readonly upstreamRetries: number;
   /** `LEADGRAPH_RETRY_BACKOFF_MS`: first retry delay, doubled per attempt, with full jitter (default 200). */
@@ -165,6 +167,7 @@ export function loadConfig(env: Env = process.env): Config {
     upstreamTimeoutMs: readInt(env, 'LEADGRAPH_UPSTREAM_TIMEOUT_MS', 10_000, 100, 300_000),
     rateMaxWaitMs: readInt(env, 'LEADGRAPH_RATE_MAX_WAIT_MS', 10_000, 0, 600_000),
     upstreamRetries: readInt(env, 'LEADGRAPH_UPSTREAM_RETRIES', 2, 0, 10),
+    upstreamCooldownSeconds: readInt(env, 'LEADGRAPH_UPSTREAM_COOLDOWN_SECONDS', 300, 1, 86_400),
     retryBackoffMs: readInt(env, 'LEADGRAPH_RETRY_BACKOFF_MS', 200, 1, 60_000),
     requestTimeoutMs: readInt(env, 'LEADGRAPH_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
     cacheTtlLeadsSeconds: readInt(env, 'LEADGRAPH_CACHE_TTL_LEADS_SECONDS', 600, 0, 7 * 86_400),

@@ -44,13 +44,17 @@ export class BadUserInputError extends DomainError {
 export class UpstreamError extends DomainError {
   readonly status: number | undefined;
 
-  constructor(code: ErrorCode, message: string, details: { status?: number; endpoint: string; retryAfter?: number }) {
+  /** The upstream answered an HTML page (a proxy's or a ban's), not its API's JSON. */
+  readonly html: boolean;
+
+  constructor(code: ErrorCode, message: string, details: { status?: number; endpoint: string; retryAfter?: number; html?: boolean }) {
     const extensions: Record<string, unknown> = { endpoint: details.endpoint };
     if (details.status !== undefined) extensions.upstreamStatus = details.status;
     if (details.retryAfter !== undefined) extensions.retryAfter = details.retryAfter;
     super(code, message, extensions);
     this.name = 'UpstreamError';
     this.status = details.status;
+    this.html = details.html ?? false;
   }
 }
 

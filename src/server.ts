@@ -162,7 +162,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       // A request a browser sends cross-site without a preflight (a form post, multipart, a GET) must
       // carry a header only a script can set; JSON posts are preflighted anyway.
       useCsrfPrevention(),
-      useReadiness(() => !draining, transport.redisState),
+      useReadiness(() => !draining, transport.redisState, transport.breakerState),
       useQueryLimits({
         maxDepth: config.maxDepth,
         maxAliases: config.maxAliases,

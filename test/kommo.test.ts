@@ -358,6 +358,52 @@ describe('Kommo-specific behaviour', () => {
     }
   });
 
+  it('stops calling a blocked account (an HTML 403) for the cool-down, says so in /ready and /metrics, then recovers', async () => {
+    const harness = await startHarness({ upstream: demo, api: 'kommo', env: { LEADGRAPH_UPSTREAM_COOLDOWN_SECONDS: '1' } });
+    const ready = async () => (await (await fetch(harness.url.replace('/graphql', '/ready'))).json()) as Record<string, unknown>;
+    try {
+      expect(await ready()).toMatchObject({ status: 'ready', breaker: 'closed' });
+      demo.setFaults([{ kind: 'html-403', endpoints: ['kommo:leads'], times: 1 }]);
+      const blocked = await ask(harness, '{ leads(first: 1) { edges { cursor } } }');
+      expect(blocked.errors?.[0]?.extensions?.code).toBe('UPSTREAM_FORBIDDEN');
+      demo.reset();
+      const cooling = await ask(harness, '{ pipelines { name } }');
+      expect(cooling.errors?.map((error) => error.extensions?.code)).toEqual(['UPSTREAM_FORBIDDEN']);
+      expect(cooling.errors?.[0]?.extensions?.retryAfter).toBe(1);
+      expect(cooling.errors?.[0]?.message).toMatch(/no Kommo API call for this account for 1 s after it answered 403 with an HTML page/);
+      expect(demo.count()).toBe(0);
+      expect(await ready()).toMatchObject({ status: 'ready', breaker: 'open' });
+      expect(await (await fetch(harness.url.replace('/graphql', '/metrics'))).text()).toMatch(/^leadgraph_upstream_breaker_open 1$/m);
+      expect(harness.logs.filter((line) => line.includes('no calls for this account during the cool-down'))).toHaveLength(1);
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const recovered = await ask(harness, '{ leads(first: 1) { edges { cursor } } }');
+      expect(recovered.errors).toBeUndefined();
+      expect(await ready()).toMatchObject({ breaker: 'closed' });
+    } finally {
+      demo.setFaults([]);
+      await harness.close();
+    }
+  });
+
+  it('stops calling after three 429s in a row, answering UPSTREAM_RATE_LIMITED with retryAfter meanwhile', async () => {
+    const harness = await startHarness({ upstream: demo, api: 'kommo', env: { LEADGRAPH_UPSTREAM_COOLDOWN_SECONDS: '120' } });
+    try {
+      demo.setFaults([{ kind: 'rate-limit', endpoints: ['kommo:leads'], retryAfterSeconds: 600 }]);
+      demo.reset();
+      for (let i = 0; i < 3; i += 1) {
+        const body = await ask(harness, `{ leads(first: 1, filter: { responsibleUserId: "${9000001 + i}" }) { edges { cursor } } }`);
+        expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_RATE_LIMITED');
+      }
+      expect(demo.count('kommo:leads')).toBe(3);
+      const cooling = await ask(harness, '{ leads(first: 1, filter: { responsibleUserId: "9000009" }) { edges { cursor } } }');
+      expect(cooling.errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_RATE_LIMITED', retryAfter: 120 });
+      expect(demo.count('kommo:leads')).toBe(3);
+    } finally {
+      demo.setFaults([]);
+      await harness.close();
+    }
+  });
+
   it('maps a wrong token and an nginx HTML 403 onto the same codes as V4', async () => {
     const wrong = await startHarness({ upstream: demo, api: 'kommo', env: { KOMMO_TOKEN: 'not-the-token' } });
     try {

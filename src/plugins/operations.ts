@@ -23,12 +23,19 @@ export function useGraphiQLRedirect(): Plugin {
 }
 
 /** `/ready`: `{status: 'ready' | 'draining', redis}`, 503 while draining. Redis down is degraded, not unready: the replica still serves from local state. */
-export function useReadiness(isReady: () => boolean, redisState: () => 'up' | 'down' | 'off'): Plugin {
+export function useReadiness(
+  isReady: () => boolean,
+  redisState: () => 'up' | 'down' | 'off',
+  breakerState: () => 'open' | 'closed' | undefined = () => undefined,
+): Plugin {
   const readiness = useReadinessCheck({
     endpoint: READY_PATH,
     check: ({ fetchAPI }) => {
       const ready = isReady();
-      return fetchAPI.Response.json({ status: ready ? 'ready' : 'draining', redis: redisState() }, { status: ready ? 200 : 503 });
+      // A cooling account is degraded, not unready: cached answers and other accounts still work.
+      const breaker = breakerState();
+      const body = { status: ready ? 'ready' : 'draining', redis: redisState(), ...(breaker ? { breaker } : {}) };
+      return fetchAPI.Response.json(body, { status: ready ? 200 : 503 });
     },
   });
   return {

@@ -5,6 +5,7 @@
  */
 import type { DemoUpstream } from '../demo/server.js';
 import type { Env } from '../env.js';
+import type { BreakerRules } from '../transport/breaker.js';
 import type { JsonGetter, ResponseRules } from '../transport/http.js';
 import type { Tenant } from '../transport/tenant.js';
 import type { LeadAdapter } from './adapter.js';
@@ -64,6 +65,8 @@ export interface SourceRuntime {
   readonly budget: Budget;
   /** How this upstream's answers deviate from plain HTTP (Kommo: 204 as an empty list, `retry_after` in a 429 body). */
   readonly responseRules?: ResponseRules | undefined;
+  /** When the gateway stops calling for an account for a cool-down; none for an upstream that does not ban. */
+  readonly breaker?: BreakerRules | undefined;
   /**
    * The tenant a request reads as, and how to build its adapter. Throws a DomainError
    * (UNAUTHENTICATED) when the request lacks what this mode needs.

@@ -1,8 +1,10 @@
 /** The transport of one gateway, wired from its config: upstream cache, Redis (when configured), the budget, the layered upstream. */
 import type { Logger } from 'pino';
+import { Gauge } from 'prom-client';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
+import { type BreakerRules, createBreaker } from './breaker.js';
 import { createUpstreamCache, type UpstreamCache } from './cache.js';
 import type { ResponseRules } from './http.js';
 import { createRateLimiter } from './limiter.js';
@@ -15,6 +17,8 @@ export interface UpstreamTarget {
   readonly upstreamName: string;
   readonly budget: { readonly limit: number; readonly windowMs: number; readonly variable: string };
   readonly responseRules?: ResponseRules | undefined;
+  /** When to stop calling for an account for a cool-down (LEADGRAPH_UPSTREAM_COOLDOWN_SECONDS); none for an upstream that does not ban. */
+  readonly breaker?: BreakerRules | undefined;
 }
 
 export interface Transport {
@@ -22,6 +26,8 @@ export interface Transport {
   readonly cache: UpstreamCache;
   /** Redis as the replicas' shared store: `off` without LEADGRAPH_REDIS_URL. */
   redisState(): 'up' | 'down' | 'off';
+  /** The account breaker: `open` while an account cools down; undefined for an upstream without one. */
+  breakerState(): 'open' | 'closed' | undefined;
   close(): Promise<void>;
 }
 
@@ -50,6 +56,28 @@ export function createTransport(
         createRateLimiter({ ...budget, limit: Math.max(1, Math.floor(budget.limit / config.expectedReplicas)) }),
       )
     : createRateLimiter(budget);
+  const breaker = target.breaker
+    ? createBreaker({
+        ...target.breaker,
+        cooldownMs: config.upstreamCooldownSeconds * 1000,
+        upstreamName: target.upstreamName,
+        onOpen: (tenant, reason, cooldownMs) =>
+          deps.logger.warn(
+            { tenant, reason, cooldownSeconds: cooldownMs / 1000 },
+            `${target.upstreamName}: no calls for this account during the cool-down (${reason === 'forbidden' ? 'an HTML 403: the account looks blocked' : 'repeated 429s'})`,
+          ),
+      })
+    : undefined;
+  if (breaker) {
+    new Gauge({
+      name: 'leadgraph_upstream_breaker_open',
+      help: 'Upstream accounts the gateway makes no call for, cooling down after a block (HTML 403) or repeated 429s.',
+      registers: [metrics.registry],
+      collect() {
+        this.set(breaker.openCount());
+      },
+    });
+  }
   const upstream = createUpstream({
     baseUrl: target.baseUrl,
     upstreamName: target.upstreamName,
@@ -66,11 +94,13 @@ export function createTransport(
     metrics,
     shared: shared ?? undefined,
     sharedLockMs: config.upstreamTimeoutMs,
+    breaker,
   });
   return {
     upstream,
     cache,
     redisState: () => (shared ? (shared.up ? 'up' : 'down') : 'off'),
+    breakerState: () => (breaker ? (breaker.openCount() > 0 ? 'open' : 'closed') : undefined),
     close: async () => {
       await shared?.close();
     },

@@ -151,7 +151,8 @@ function statusError(endpoint: string, status: number, retryAfter: number | unde
     return new UpstreamError('UPSTREAM_UNAUTHORIZED', `${upstream} rejected the credentials (401)${suffix}`, { endpoint, status });
   }
   if (status === 403) {
-    return new UpstreamError('UPSTREAM_FORBIDDEN', `${upstream} refused access (403)${suffix}`, { endpoint, status });
+    const html = detail === 'an HTML page';
+    return new UpstreamError('UPSTREAM_FORBIDDEN', `${upstream} refused access (403)${suffix}`, { endpoint, status, html });
   }
   if (status === 429) {
     return new UpstreamError('UPSTREAM_RATE_LIMITED', `${upstream} rate limit reached (429)${suffix}`, {

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { UpstreamError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import type { Breaker } from './breaker.js';
 import { budget } from './budget.js';
 import type { UpstreamCache } from './cache.js';
 import { compose } from './call.js';
@@ -44,6 +45,8 @@ export interface UpstreamOptions {
   readonly shared?: SharedStore | undefined;
   /** How long one replica may hold the fetch lock of a miss (and others wait for it). @default 10000 */
   readonly sharedLockMs?: number;
+  /** Stops calling for an account after a block or repeated 429s (Kommo). @default none */
+  readonly breaker?: Breaker | undefined;
   /** How long an upstream 401 for a credential is answered without calling again. @default 30000 */
   readonly rejectedCredentialsMs?: number;
   /** @default Math.random */
@@ -68,6 +71,8 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       rejectedCredentials({ rememberMs: options.rejectedCredentialsMs ?? 30_000, maxCredentials: 10_000 }),
       // Above the budget, so every attempt, retries included, takes a slot of its own.
       retry({ retries: options.retries, backoffMs: options.backoffMs, maxWaitMs: options.maxWaitMs, upstreamName, random: options.random }),
+      // Below the retries, so it sees each attempt's 429; above the budget, so a cooling account spends no slot.
+      ...(options.breaker ? [options.breaker.layer] : []),
       // Per attempt, just before the wire: the upstream's own 429 is the last line, never the limiter.
       budget({ limiter: options.limiter, upstreamName, budgetVariable: options.budgetVariable }),
       // Right above the wire: counts and times each HTTP attempt, none of the waits above.
