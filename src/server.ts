@@ -81,6 +81,9 @@ export interface Gateway {
 /** The id the listener gave the request (server context); a UUID for one that came in through `yoga.fetch`. */
 const requestIdOf = (context: object): string => requestIdFor((context as { requestId?: string }).requestId);
 
+/** The tenant part of a response-cache key and ETag: a non-reversible label of the session (tenant cache key). */
+const tenantPrefix = (sessionId: string): string => createHash('sha256').update(sessionId).digest('hex').slice(0, 16);
+
 /** Expected failures (domain errors) go out as they are; anything else is masked by Yoga and logged. */
 function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error {
   const domain = findDomainError(error);
@@ -178,7 +181,18 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       useResponseCache({
         // Identical queries of one tenant within the cache TTLs get the same answer without executing:
         // keyed by the tenant (credential + workspace), never shared across tenants, errors never cached.
-        enabled: () => responseTtlMs > 0 && config.responseCacheEntries > 0,
+        // The plugin answers If-None-Match by looking the ETag up, whoever asks: a 304 only for the
+        // tenant the ETag was made for (its prefix), after its credentials are read; otherwise run as usual.
+        enabled: (request) => {
+          if (!(responseTtlMs > 0 && config.responseCacheEntries > 0)) return false;
+          const etag = request.headers.get('if-none-match');
+          if (!etag) return true;
+          try {
+            return etag.startsWith(`${tenantPrefix(source.tenantOf(request).tenant.cacheKey)}-`);
+          } catch {
+            return false;
+          }
+        },
         session: (request) => {
           try {
             return source.tenantOf(request).tenant.cacheKey;
@@ -192,9 +206,9 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         // The tenant is always part of the key. Hashed synchronously (the default awaits WebCrypto on every
         // request); the key doubles as the ETag, so it must be a header-safe token.
         buildResponseCacheKey: ({ sessionId, operationName, documentString, variableValues }) =>
-          createHash('sha256')
+          `${tenantPrefix(sessionId ?? '')}-${createHash('sha256')
             .update(`${sessionId ?? ''}\u0000${operationName ?? ''}\u0000${documentString}\u0000${JSON.stringify(variableValues ?? {})}`)
-            .digest('hex'),
+            .digest('hex')}`,
         invalidateViaMutation: false,
         includeExtensionMetadata: false,
         shouldCacheResult: ({ result }) => !result.errors,

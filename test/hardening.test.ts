@@ -245,7 +245,7 @@ describe('the cross-request cache', () => {
         });
         const text = await response.text();
         expect(JSON.parse(text)).toEqual(first); // no internal extensions in the body
-        expect(response.headers.get('etag')).toMatch(/^[0-9a-f]{64}$/);
+        expect(response.headers.get('etag')).toMatch(/^[0-9a-f]{16}-[0-9a-f]{64}$/);
         expect(response.headers.get('content-type')).toBe(`${accept && accept !== '*/*' ? accept : 'application/json'}; charset=utf-8`);
       }
       expect(encodes()).toBe(0);
@@ -343,6 +343,21 @@ describe('multi-tenant mode', () => {
     const body = (await response.json()) as Body;
     expect(body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(body.errors?.[0]?.message).toMatch(/send x-client-secret, x-workspace-id/);
+  });
+
+  it('answers If-None-Match with 304 only to the tenant whose response it names, never to a wrong secret or no credentials', async () => {
+    const query = JSON.stringify({ query: '{ pipelines { name } }' });
+    const first = await harness.post(query, headersOf(demo));
+    const etag = first.headers.get('etag') as string;
+    expect(etag).toMatch(/^[0-9a-f]{16}-[0-9a-f]{64}$/);
+    expect((await harness.post(query, { ...headersOf(demo), 'if-none-match': etag })).status).toBe(304);
+    const wrong = await harness.post(query, { ...headersOf(demo), 'x-client-secret': 'not-the-secret', 'if-none-match': etag });
+    expect(wrong.status).not.toBe(304);
+    expect(((await wrong.json()) as Body).errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAUTHORIZED');
+    const none = await harness.post(query, { 'if-none-match': etag });
+    expect(none.status).toBe(401);
+    const otherTenant = await harness.post(query, { ...headersOf(other), 'if-none-match': etag });
+    expect(otherTenant.status).toBe(200);
   });
 
   it('a wrong secret costs the upstream one call, however often it is sent; another wrong secret one more', async () => {
