@@ -197,6 +197,25 @@ describe('the same queries from both sources give the same answers', () => {
     expect(answers[1]).toEqual(answers[0]);
   });
 
+  it('agree on a lead whose creation time the upstream lost: createdAt shows updatedAt, and no createdAt range matches it', async () => {
+    const corrupt = demo.data.leadRows.find((row) => row.created_at === 'not a date' && row.is_deleted !== true);
+    const id = String(corrupt?.lead_id);
+    const query = `{ lead(kommoId: "${id}") { createdAt updatedAt } }`;
+    const [a, b] = await Promise.all([ask(v4, query), ask(kommo, query)]);
+    expect(a.errors).toBeUndefined();
+    expect(b).toEqual(a);
+    const lead = a.data?.lead as { createdAt: string; updatedAt: string };
+    expect(lead.createdAt).toBe(lead.updatedAt);
+    const around = (offset: number) => new Date(Date.parse(lead.createdAt) + offset).toISOString();
+    const ranged = `{ leads(first: 250, filter: { createdAt: { from: "${around(-20 * 86_400_000)}", to: "${around(20 * 86_400_000)}" } }) { edges { node { kommoId } } } }`;
+    const [fromV4, fromKommo] = await Promise.all([ask(v4, ranged), ask(kommo, ranged)]);
+    const ids = (body: typeof fromV4) =>
+      (body.data?.leads as { edges: { node: { kommoId: string } }[] }).edges.map((edge) => edge.node.kommoId);
+    expect(ids(fromV4)).not.toContain(id);
+    expect(ids(fromV4).length).toBeGreaterThan(0);
+    expect(ids(fromKommo)).toEqual(ids(fromV4));
+  });
+
   it('looks up a deleted lead through with=only_deleted: isDeleted true, as on V4', async () => {
     const deleted = expectedLeads(demo, (row) => row.is_deleted === true)[0]?.kommoId as string;
     const query = `{ lead(kommoId: "${deleted}") { kommoId isDeleted } missing: lead(kommoId: "1") { kommoId } }`;
