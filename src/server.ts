@@ -9,10 +9,10 @@ import type { Dispatcher } from 'undici';
 import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
 import { requestSignal } from './deadline.js';
-import { type ErrorCode, findDomainError } from './errors.js';
+import { findDomainError } from './errors.js';
 import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { CSRF_HEADERS, corsFor, hostRefusal, isLoopbackAddress, useCsrfPrevention } from './plugins/browsers.js';
+import { corsFor, hostRefusals, isLoopbackAddress, useCsrfPrevention } from './plugins/browsers.js';
 import { useClientErrorLog } from './plugins/client-errors.js';
 import { useInputGuard } from './plugins/input-guard.js';
 import { useCompiledQueries } from './plugins/jit.js';
@@ -24,6 +24,7 @@ import { useCachedResultBodies } from './plugins/result-bodies.js';
 import { GRAPHQL_PATH } from './routes.js';
 import { subgraphSchema } from './schema/index.js';
 import type { LeadAdapter } from './sources/adapter.js';
+import type { RequestTenant } from './sources/profile.js';
 import { profileOf } from './sources/profiles.js';
 import type { UpstreamCache } from './transport/cache.js';
 import { createTransport } from './transport/create.js';
@@ -81,20 +82,14 @@ export interface Gateway {
 /** The id the listener gave the request (server context); a UUID for one that came in through `yoga.fetch`. */
 const requestIdOf = (context: object): string => requestIdFor((context as { requestId?: string }).requestId);
 
-/** The tenant part of a response-cache key and ETag: a non-reversible label of the session (tenant cache key). */
-const tenantPrefix = (sessionId: string): string => createHash('sha256').update(sessionId).digest('hex').slice(0, 16);
+/** The tenant part of a response-cache key and ETag: the start of the session id, itself a hash (the tenant's cache key). */
+const tenantPrefix = (sessionId: string): string => sessionId.slice(0, 16);
 
 /** Expected failures (domain errors) go out as they are; anything else is masked by Yoga and logged. */
 function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error {
   const domain = findDomainError(error);
   if (domain)
     return error instanceof Error && error !== domain ? error : new GraphQLError(domain.message, { extensions: domain.extensions });
-  // Yoga's CSRF prevention refuses without a code or a hint; both are stable here.
-  if (error instanceof GraphQLError && error.extensions.code === undefined && error.message === 'Required CSRF header(s) not present') {
-    (error.extensions as Record<string, unknown>).code = 'CSRF_HEADER_REQUIRED' satisfies ErrorCode;
-    (error.extensions as Record<string, unknown>).acceptedHeaders = CSRF_HEADERS;
-    return error;
-  }
   // graphql-js reports variables that do not coerce without a code: they are the client's bad input. Marked on
   // the error itself: Yoga logs every error its mask replaces as unexpected.
   if (error instanceof GraphQLError && error.extensions.code === undefined && error.message.startsWith('Variable "$')) {
@@ -117,8 +112,19 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   let draining = false;
   let inFlight = 0;
   const responseTtlMs = Math.min(config.cacheTtlLeadsSeconds, config.cacheTtlReferenceSeconds) * 1000;
+  // The response cache and the context both need a request's tenant; in multi-tenant mode deriving it
+  // hashes the secret, so it is derived once per request.
+  const tenants = new WeakMap<Request, RequestTenant>();
+  const tenantOf = (request: Request): RequestTenant => {
+    let found = tenants.get(request);
+    if (!found) {
+      found = source.tenantOf(request);
+      tenants.set(request, found);
+    }
+    return found;
+  };
   const adapterFor = (request: Request, requestLogger: Logger): LeadAdapter => {
-    const { tenant, createAdapter } = source.tenantOf(request);
+    const { tenant, createAdapter } = tenantOf(request);
     return createAdapter(transport.upstream.transport(tenant, requestLogger));
   };
 
@@ -131,6 +137,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     allowLocalOrigins: config.upstream === 'demo',
     allowedHosts: isLoopbackAddress(config.host) ? config.allowedHosts : null,
   };
+  const hostRefusal = hostRefusals(browserPolicy);
   const yoga = createYoga<Record<string, unknown>, Context>({
     // The subgraph schema: the client contract plus `_service` and `_entities` for a federation gateway.
     schema: subgraphSchema,
@@ -188,14 +195,14 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
           const etag = request.headers.get('if-none-match');
           if (!etag) return true;
           try {
-            return etag.startsWith(`${tenantPrefix(source.tenantOf(request).tenant.cacheKey)}-`);
+            return etag.startsWith(`${tenantPrefix(tenantOf(request).tenant.cacheKey)}-`);
           } catch {
             return false;
           }
         },
         session: (request) => {
           try {
-            return source.tenantOf(request).tenant.cacheKey;
+            return tenantOf(request).tenant.cacheKey;
           } catch {
             return `unauthenticated:${randomUUID()}`; // never shared; the request fails in the context anyway
           }
@@ -245,7 +252,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       // The answer differs by origin (CORS headers or none): shared caches must not mix them.
       if (request.headers.origin !== undefined) response.setHeader('vary', 'Origin');
       // First: a request to a foreign Host (DNS rebinding), or one no URL can be built from, runs nothing.
-      const refusal = hostRefusal(request.headers.host, browserPolicy);
+      const refusal = hostRefusal(request.headers.host);
       if (refusal) {
         response.writeHead(refusal.status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end(refusal.body);
         return;

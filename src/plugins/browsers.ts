@@ -6,7 +6,9 @@
  * a hostile page whose name resolves to 127.0.0.1 is same-origin to itself, so CORS alone cannot stop it.
  */
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import type { ErrorCode } from '../errors.js';
 
 export interface BrowserPolicy {
   /** `LEADGRAPH_CORS_ORIGINS`: origins allowed to read responses (exact `scheme://host[:port]`). */
@@ -51,23 +53,43 @@ export function corsFor(policy: BrowserPolicy) {
   };
 }
 
-/** The host name of a `Host` header (without its port), lower-cased; null when malformed. */
-function hostName(header: string | null): string | null {
-  const match = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/i.exec(header?.trim() ?? '');
-  return match?.[1]?.toLowerCase() ?? null;
+/**
+ * The host name of a `Host` header (without its port), lower-cased; null when no URL can be built from
+ * it (Yoga would answer that with a 500 and a stack trace); undefined for none (HTTP/1.0).
+ */
+function hostName(header: string | undefined): string | null | undefined {
+  if (header === undefined) return undefined;
+  const match = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(\d{1,5}))?$/i.exec(header.trim());
+  if (!match?.[1] || (match[2] !== undefined && Number(match[2]) > 65535)) return null;
+  try {
+    new URL(`http://${header.trim()}/`);
+  } catch {
+    return null; // e.g. 999.1.1.1, [::::]
+  }
+  return match[1].toLowerCase();
 }
 
-/** Why a request's `Host` is refused, as a plain-text answer, or null. Checked where the gateway listens (server.ts). */
-export function hostRefusal(header: string | undefined, policy: BrowserPolicy): { status: number; body: string } | null {
-  // A Host no URL can be built from would be Yoga's 500 with a stack trace.
-  if (!isUsableHost(header)) return { status: 400, body: 'Bad Request: malformed Host header\n' };
+type HostRefusal = { readonly status: number; readonly body: string } | null;
+
+/**
+ * Why a request's `Host` is refused, as a plain-text answer, or null; checked where the gateway listens
+ * (server.ts). Clients send the same Host on every request: the last verdict is kept.
+ */
+export function hostRefusals(policy: BrowserPolicy): (header: string | undefined) => HostRefusal {
   const { allowedHosts } = policy;
-  if (allowedHosts === null || header === undefined) return null;
-  const name = hostName(header);
-  if (name !== null && (LOOPBACK_HOST.test(name) || allowedHosts.includes(name))) return null;
-  return {
-    status: 403,
-    body: 'Forbidden: this gateway listens on loopback and answers only requests to a loopback host name or one in LEADGRAPH_ALLOWED_HOSTS\n',
+  let last: { header: string | undefined; refusal: HostRefusal } | null = null;
+  const judge = (header: string | undefined): HostRefusal => {
+    const name = hostName(header);
+    if (name === null) return { status: 400, body: 'Bad Request: malformed Host header\n' };
+    if (allowedHosts === null || name === undefined || LOOPBACK_HOST.test(name) || allowedHosts.includes(name)) return null;
+    return {
+      status: 403,
+      body: 'Forbidden: this gateway listens on loopback and answers only requests to a loopback host name or one in LEADGRAPH_ALLOWED_HOSTS\n',
+    };
+  };
+  return (header) => {
+    if (last === null || last.header !== header) last = { header, refusal: judge(header) };
+    return last.refusal;
   };
 }
 
@@ -82,22 +104,18 @@ export const CSRF_HEADERS = ['x-graphql-yoga-csrf', 'apollo-require-preflight', 
 export function useCsrfPrevention(): Plugin {
   const prevention = useCSRFPrevention({ requestHeaders: CSRF_HEADERS });
   return {
-    onRequestParse: (payload) =>
-      payload.request.method === 'GET' || payload.request.method === 'POST' ? prevention.onRequestParse?.(payload) : undefined,
+    onRequestParse: (payload) => {
+      if (payload.request.method !== 'GET' && payload.request.method !== 'POST') return undefined;
+      try {
+        return prevention.onRequestParse?.(payload);
+      } catch (error) {
+        // The plugin refuses without a code or a hint: both are stable here.
+        if (error instanceof GraphQLError)
+          Object.assign(error.extensions, { code: 'CSRF_HEADER_REQUIRED' satisfies ErrorCode, acceptedHeaders: CSRF_HEADERS });
+        throw error;
+      }
+    },
   };
-}
-
-/** A Host header a URL can be built from: absent (HTTP/1.0), or a name or address with an optional port up to 65535. */
-export function isUsableHost(header: string | undefined): boolean {
-  if (header === undefined) return true;
-  const match = /^(?:\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::(\d{1,5}))?$/i.exec(header.trim());
-  if (!match || (match[1] !== undefined && Number(match[1]) > 65535)) return false;
-  try {
-    new URL(`http://${header.trim()}/`);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** True for an address the gateway listens on that only this machine can reach. */
