@@ -6,6 +6,7 @@ import { GraphQLError } from 'graphql';
 import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import { clientKeyOf } from './clients.js';
 import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
 import { requestSignal } from './deadline.js';
@@ -27,6 +28,7 @@ import type { LeadAdapter } from './sources/adapter.js';
 import type { RequestTenant } from './sources/profile.js';
 import { profileOf } from './sources/profiles.js';
 import type { UpstreamCache } from './transport/cache.js';
+import type { CallScope } from './transport/call.js';
 import { createTransport } from './transport/create.js';
 
 export const EXAMPLE_QUERY = `# Welcome to leadgraph: Kommo leads as GraphQL.
@@ -79,8 +81,14 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** What the listener hands Yoga as server context. */
+interface ServerContext {
+  readonly requestId?: string;
+  readonly remoteAddress?: string | undefined;
+}
+
 /** The id the listener gave the request (server context); a UUID for one that came in through `yoga.fetch`. */
-const requestIdOf = (context: object): string => requestIdFor((context as { requestId?: string }).requestId);
+const requestIdOf = (context: object): string => requestIdFor((context as ServerContext).requestId);
 
 /** The tenant part of a response-cache key and ETag: the start of the session id, itself a hash (the tenant's cache key). */
 const tenantPrefix = (sessionId: string): string => sessionId.slice(0, 16);
@@ -123,9 +131,10 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     }
     return found;
   };
-  const adapterFor = (request: Request, requestLogger: Logger): LeadAdapter => {
+  const adapterFor = (request: Request, requestLogger: Logger, address: string | undefined): LeadAdapter => {
     const { tenant, createAdapter } = tenantOf(request);
-    return createAdapter(transport.upstream.transport(tenant, requestLogger));
+    const scope: CallScope = { client: clientKeyOf(tenant.label, request.headers, address), priority: 'client', address };
+    return createAdapter(transport.upstream.transport(tenant, requestLogger, scope));
   };
 
   const responses = createResponseStore({
@@ -149,7 +158,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     context: (initialContext) => {
       const { request } = initialContext;
       const requestLogger = logger.child({ requestId: requestIdOf(initialContext) });
-      const adapter = adapterFor(request, requestLogger);
+      const adapter = adapterFor(request, requestLogger, (initialContext as ServerContext).remoteAddress);
       return createContext(
         deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
         settings,
@@ -257,7 +266,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         response.writeHead(refusal.status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end(refusal.body);
         return;
       }
-      void yoga(request, response, { requestId });
+      void yoga(request, response, { requestId, remoteAddress: request.socket.remoteAddress } satisfies ServerContext);
     },
     metrics,
     cache: transport.cache,

@@ -21,6 +21,35 @@ export interface CallRequest {
   readonly logger: Logger;
   /** Where layers say what happened on the way (set by the observe layer; absent in tests that do not look). */
   readonly report?: CallReport | undefined;
+  /** Who the call is made for: fair shares of the budget, the request's call allowance. */
+  readonly scope: CallScope;
+}
+
+/**
+ * The request (or background job) behind a call. One scope per GraphQL request: every call the
+ * request causes carries it, including a load other requests then share (the memory cache).
+ */
+export interface CallScope {
+  /**
+   * The client for fair shares of the budget: the tenant and the client's name
+   * (`apollographql-client-name`, `graphql-client-name`) or else its remote address.
+   */
+  readonly client: string;
+  /** Requests from clients go before background work (the lead index's sync). */
+  readonly priority: 'client' | 'background';
+  /** The remote address of the request, for the failed-authentication budget; absent for background work. */
+  readonly address?: string | undefined;
+  /** The upstream calls this request may still cause (LEADGRAPH_MAX_UPSTREAM_CALLS_PER_REQUEST); absent: unbounded. */
+  readonly allowance?: CallAllowance | undefined;
+}
+
+/** Upstream calls one request may cause: taken below the caches, so answers from them are free. */
+export interface CallAllowance {
+  readonly limit: number;
+  /** The call plan's estimate for the request, reported with a refusal. */
+  readonly estimate?: number | undefined;
+  /** Calls taken so far. */
+  spent: number;
 }
 
 export interface CallResult {

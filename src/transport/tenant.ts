@@ -5,6 +5,11 @@
 export interface Tenant {
   /** The budget is per upstream credential (client id + hash of the secret). */
   readonly credentialKey: string;
+  /**
+   * The account behind the credential, without its secret (V4: the client id): failed
+   * authentications are budgeted per account, so guessing secrets of one client id stays cheap.
+   */
+  readonly accountKey: string;
   /** Cache entries are per credential and workspace: another secret never reads them. */
   readonly cacheKey: string;
   /** Short, non-reversible label for logs. */

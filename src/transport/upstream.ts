@@ -9,7 +9,7 @@ import type { Metrics } from '../metrics.js';
 import type { Breaker } from './breaker.js';
 import { budget } from './budget.js';
 import type { UpstreamCache } from './cache.js';
-import { compose } from './call.js';
+import { type CallScope, compose } from './call.js';
 import { abortError, httpCall, type JsonGetter, type ResponseRules, type UpstreamRequest } from './http.js';
 import type { RateLimiter } from './limiter.js';
 import { memoryCache } from './memory-cache.js';
@@ -54,7 +54,8 @@ export interface UpstreamOptions {
 }
 
 export interface Upstream {
-  transport(tenant: Tenant, logger: Logger): JsonGetter;
+  /** The getter an adapter uses: every call it makes is for this tenant, logged with this logger, under this scope. */
+  transport(tenant: Tenant, logger: Logger, scope: CallScope): JsonGetter;
 }
 
 export function createUpstream(options: UpstreamOptions): Upstream {
@@ -88,13 +89,14 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   );
 
   return {
-    transport(tenant, logger) {
+    transport(tenant, logger, scope) {
       return {
         async getJson<T>(request: UpstreamRequest<T>): Promise<T> {
           try {
             const result = await call({
               tenant,
               logger,
+              scope,
               path: request.path,
               query: request.query,
               cacheClass: request.cacheClass,

@@ -7,6 +7,7 @@ import type { Tenant } from '../../src/transport/tenant.js';
 
 export const tenant = (name = 'a', secret = `secret-of-${name}`): Tenant => ({
   credentialKey: `credential-${name}`,
+  accountKey: `account-${name}`,
   cacheKey: `cache-${name}`,
   label: `label-${name}`,
   headers: { 'x-client-id': `client-${name}`, 'x-client-secret': secret },
@@ -34,6 +35,7 @@ export const callRequest = (overrides: Partial<CallRequest> = {}): CallRequest =
   decode: (body) => body,
   signal: new AbortController().signal,
   logger: quiet,
+  scope: { client: 'client-a', priority: 'client' },
   ...overrides,
 });
 

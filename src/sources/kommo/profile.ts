@@ -32,6 +32,7 @@ function kommoTenant(baseUrl: string, token: string): Tenant {
   const credentialKey = sha256(['kommo', baseUrl, sha256(token)].join('\0'));
   return {
     credentialKey,
+    accountKey: credentialKey, // a token is its own account: nothing public identifies it
     cacheKey: credentialKey, // one account per base URL and token
     label: credentialKey.slice(0, 10),
     headers: { authorization: `Bearer ${token}` },

@@ -56,6 +56,7 @@ function v4Tenant(baseUrl: string, credentials: V4Credentials): Tenant {
   const cacheKey = sha256([credentialKey, credentials.workspaceId].join('\0'));
   return {
     credentialKey,
+    accountKey: sha256(['v4', baseUrl, credentials.clientId].join('\0')),
     cacheKey,
     label: cacheKey.slice(0, 10),
     headers: { 'x-client-id': credentials.clientId, 'x-client-secret': credentials.clientSecret },
