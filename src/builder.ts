@@ -5,6 +5,7 @@ import FederationPlugin from '@pothos/plugin-federation';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { Context } from './context.js';
 import { BadUserInputError } from './errors.js';
+import { parseGlobalId } from './global-id.js';
 
 /** The one SchemaBuilder. Types live in src/schema/, one file each. */
 export const builder = new SchemaBuilder<{
@@ -50,10 +51,9 @@ export const builder = new SchemaBuilder<{
     },
     nodesQueryOptions: { description: 'Fetches several objects by their global ids, in order; null where one does not exist.' },
     decodeGlobalID: (globalID) => {
-      const text = /^[A-Za-z0-9+/=_-]{1,200}$/.test(globalID) ? Buffer.from(globalID, 'base64').toString() : '';
-      const match = /^(Lead|Pipeline|Status|User):(\d{1,20}(?::\d{1,20})?)$/.exec(text);
-      if (!match?.[1] || !match[2]) throw new BadUserInputError(`"${globalID.slice(0, 60)}" is not an id of this API`, 'id');
-      return { typename: match[1], id: match[2] };
+      const decoded = parseGlobalId(globalID);
+      if (!decoded) throw new BadUserInputError(`"${globalID.slice(0, 60)}" is not an id of this API`, 'id');
+      return decoded;
     },
   },
 });

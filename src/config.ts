@@ -17,6 +17,11 @@ export interface Config {
   readonly maxPageSize: number;
   /** `LEADGRAPH_LEAD_LOOKUP_CONCURRENCY`: upstream calls in flight for lookups of leads by id, e.g. federation `_entities` (1..64, default 4). */
   readonly leadLookupConcurrency: number;
+  /**
+   * `LEADGRAPH_MAX_UPSTREAM_CALLS_PER_REQUEST`: upstream calls one GraphQL request may cause, estimated
+   * before it runs and enforced while it runs (default per source: 20 on V4, 35 on Kommo).
+   */
+  readonly maxUpstreamCallsPerRequest: number;
   /** `LEADGRAPH_UPSTREAM_TIMEOUT_MS`: connect, headers and body timeouts of each upstream call (default 10000). */
   readonly upstreamTimeoutMs: number;
   /** `LEADGRAPH_RATE_MAX_WAIT_MS`: longest wait for a budget slot or a 429's Retry-After before failing fast (default 10000). */
@@ -119,7 +124,12 @@ function readHosts(env: Env): string[] {
 const listed = (names: readonly string[]): string => `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
 
 /** Reads every profile, picks the source (`LEADGRAPH_SOURCE`, else the only one with credentials, else the first) and refuses mixed settings. */
-function readSource(env: Env): { settings: SourceSettingsUnion; configured: boolean; pageSize: { default: number; max: number } } {
+function readSource(env: Env): {
+  settings: SourceSettingsUnion;
+  configured: boolean;
+  pageSize: { default: number; max: number };
+  callLimit: number;
+} {
   const readings = profiles.map((profile) => ({ profile, ...profile.read(env) }));
   const withCredentials = readings.filter((reading) => reading.credentialsSet);
   const kind =
@@ -141,7 +151,12 @@ function readSource(env: Env): { settings: SourceSettingsUnion; configured: bool
       );
     }
   }
-  return { settings: chosen.settings, configured: chosen.configured, pageSize: chosen.profile.pageSize };
+  return {
+    settings: chosen.settings,
+    configured: chosen.configured,
+    pageSize: chosen.profile.pageSize,
+    callLimit: chosen.profile.callLimit,
+  };
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -164,6 +179,7 @@ export function loadConfig(env: Env = process.env): Config {
     defaultPageSize,
     maxPageSize,
     leadLookupConcurrency: readInt(env, 'LEADGRAPH_LEAD_LOOKUP_CONCURRENCY', 4, 1, 64),
+    maxUpstreamCallsPerRequest: readInt(env, 'LEADGRAPH_MAX_UPSTREAM_CALLS_PER_REQUEST', source.callLimit, 1, 100_000),
     upstreamTimeoutMs: readInt(env, 'LEADGRAPH_UPSTREAM_TIMEOUT_MS', 10_000, 100, 300_000),
     rateMaxWaitMs: readInt(env, 'LEADGRAPH_RATE_MAX_WAIT_MS', 10_000, 0, 600_000),
     upstreamRetries: readInt(env, 'LEADGRAPH_UPSTREAM_RETRIES', 2, 0, 10),

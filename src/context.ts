@@ -1,7 +1,10 @@
 import type { RequestSignal } from './deadline.js';
 import type { BlockReader, LeadSelection, PageSettings } from './pagination.js';
 import { fingerprint } from './pagination.js';
+import type { Fact } from './plan.js';
 import type { LeadAdapter, LeadBlock, Pipeline, Status, User } from './sources/adapter.js';
+import type { MutableTableSizes } from './tenant-facts.js';
+import type { CallAllowance } from './transport/call.js';
 
 /** Reference tables of one request, fetched whole once and indexed. */
 export interface PipelineIndex {
@@ -29,7 +32,22 @@ export interface Context {
   blocks(selection: LeadSelection): BlockReader;
   pipelineIndex(): Promise<PipelineIndex>;
   userIndex(): Promise<UserIndex>;
+  /** What the gateway knows of this tenant's table sizes (the call plan's input); reads here keep it current. */
+  readonly sizes: MutableTableSizes;
+  /** The upstream calls this request may still cause: its limit, the plan's estimate, what it spent. */
+  readonly allowance: CallAllowance;
+  /** Reads what the call plan needs to know of a table (a read the request makes anyway; memoized like the others). */
+  learn(fact: Fact): Promise<void>;
 }
+
+/** Extras of a request's context: the tenant's table sizes and the request's call allowance. */
+export interface ContextScope {
+  readonly sizes: MutableTableSizes;
+  readonly allowance: CallAllowance;
+}
+
+/** The unfiltered lead table: its first block tells how many blocks it has. */
+const WHOLE_TABLE: LeadSelection = { query: {}, includeDeleted: false };
 
 /** The entries of `map` for `keys` that exist (loaders with `sort` map them back to key order, null for the rest). */
 export function entriesFor<T>(map: ReadonlyMap<string, T>, keys: readonly string[]): T[] {
@@ -55,13 +73,21 @@ function once<T>(load: () => Promise<T>): () => Promise<T> {
   };
 }
 
-export function createContext(adapter: LeadAdapter, settings: PageSettings, { signal, deadline }: RequestSignal): Context {
+export function createContext(
+  adapter: LeadAdapter,
+  settings: PageSettings,
+  { signal, deadline }: RequestSignal,
+  { sizes, allowance }: ContextScope,
+): Context {
   const blocks = new Map<string, Promise<LeadBlock>>();
-  return {
+  const wholeTable = fingerprint(WHOLE_TABLE);
+  const context: Context = {
     adapter,
     settings,
     signal,
     deadline,
+    sizes,
+    allowance,
     blocks(selection) {
       const print = fingerprint(selection);
       return (index) => {
@@ -69,7 +95,14 @@ export function createContext(adapter: LeadAdapter, settings: PageSettings, { si
         let block = blocks.get(key);
         if (!block) {
           block = adapter.readLeadBlock(selection.query, index, signal);
-          block.catch(() => blocks.delete(key));
+          block.then(
+            (read) => {
+              if (print === wholeTable && index === 0) {
+                sizes.leadBlocks = read.isLast ? 1 : read.totalRows === null ? null : Math.ceil(read.totalRows / adapter.blockSize);
+              }
+            },
+            () => blocks.delete(key),
+          );
           blocks.set(key, block);
         }
         return block;
@@ -81,11 +114,21 @@ export function createContext(adapter: LeadAdapter, settings: PageSettings, { si
       for (const pipeline of pipelines) {
         for (const status of pipeline.statuses) statuses.set(statusKey(pipeline.kommoId, status.kommoId), status);
       }
+      sizes.pipelines = pipelines.length;
+      sizes.statuses = statuses.size;
+      sizes.statusesPerPipeline = Math.max(0, ...pipelines.map((pipeline) => pipeline.statuses.length));
       return { pipelines, byId: new Map(pipelines.map((pipeline) => [pipeline.kommoId, pipeline])), statuses };
     }),
     userIndex: once(async () => {
       const users = await adapter.listUsers(signal);
+      sizes.users = users.length;
       return { users, byId: new Map(users.map((user) => [user.kommoId, user])) };
     }),
+    async learn(fact) {
+      if (fact === 'leadTable') await context.blocks(WHOLE_TABLE)(0);
+      else if (fact === 'pipelines') await context.pipelineIndex();
+      else await context.userIndex();
+    },
   };
+  return context;
 }

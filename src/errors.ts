@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_BAD_RESPONSE'
   | 'UPSTREAM_SCAN_LIMIT'
+  // The request's upstream calls (src/plan.ts): refused before any call by its estimate, or past the cap while running.
+  | 'UPSTREAM_CALL_LIMIT'
   | 'UNAUTHENTICATED'
   // Query limits (src/plugins/limits.ts): refused before anything runs upstream.
   | 'QUERY_TOO_DEEP'

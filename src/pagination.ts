@@ -112,7 +112,7 @@ export function decodeCursor(value: string, print: string, argument: 'after' | '
   return { start, end };
 }
 
-function checkSize(name: 'first' | 'last', value: number | null | undefined, max: number): number | null {
+export function checkSize(name: 'first' | 'last', value: number | null | undefined, max: number): number | null {
   if (value === null || value === undefined) return null;
   if (!Number.isInteger(value) || value < 0 || value > max) {
     throw new BadUserInputError(`"${name}" must be a whole number from 0 to ${max}, got ${value}`, name);

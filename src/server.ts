@@ -14,6 +14,7 @@ import { findDomainError } from './errors.js';
 import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { corsFor, hostRefusals, isLoopbackAddress, useCsrfPrevention } from './plugins/browsers.js';
+import { useCallPlan } from './plugins/call-plan.js';
 import { useClientErrorLog } from './plugins/client-errors.js';
 import { useInputGuard } from './plugins/input-guard.js';
 import { useCompiledQueries } from './plugins/jit.js';
@@ -23,12 +24,13 @@ import { REQUEST_ID_HEADER, requestIdFor } from './plugins/request-id.js';
 import { createResponseStore, type ResponseStore } from './plugins/response-store.js';
 import { useCachedResultBodies } from './plugins/result-bodies.js';
 import { GRAPHQL_PATH } from './routes.js';
-import { subgraphSchema } from './schema/index.js';
+import { checkArguments, subgraphSchema } from './schema/index.js';
 import type { LeadAdapter } from './sources/adapter.js';
 import type { RequestTenant } from './sources/profile.js';
 import { profileOf } from './sources/profiles.js';
+import { createTenantFacts } from './tenant-facts.js';
 import type { UpstreamCache } from './transport/cache.js';
-import type { CallScope } from './transport/call.js';
+import type { CallAllowance, CallScope } from './transport/call.js';
 import { createTransport } from './transport/create.js';
 
 export const EXAMPLE_QUERY = `# Welcome to leadgraph: Kommo leads as GraphQL.
@@ -131,11 +133,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     }
     return found;
   };
-  const adapterFor = (request: Request, requestLogger: Logger, address: string | undefined): LeadAdapter => {
-    const { tenant, createAdapter } = tenantOf(request);
-    const scope: CallScope = { client: clientKeyOf(tenant.label, request.headers, address), priority: 'client', address };
-    return createAdapter(transport.upstream.transport(tenant, requestLogger, scope));
-  };
+  // Table sizes per tenant, for the call plan: as long as the reference tables are cached, at least an hour.
+  const facts = createTenantFacts({ maxTenants: 10_000, ttlMs: Math.max(3600, config.cacheTtlReferenceSeconds) * 1000 });
 
   const responses = createResponseStore({
     maxEntries: Math.max(1, config.responseCacheEntries),
@@ -158,11 +157,19 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     context: (initialContext) => {
       const { request } = initialContext;
       const requestLogger = logger.child({ requestId: requestIdOf(initialContext) });
-      const adapter = adapterFor(request, requestLogger, (initialContext as ServerContext).remoteAddress);
+      const { tenant, createAdapter } = tenantOf(request);
+      const address = (initialContext as ServerContext).remoteAddress;
+      const allowance: CallAllowance = { limit: config.maxUpstreamCallsPerRequest, spent: 0 };
+      const scope: CallScope = { client: clientKeyOf(tenant.label, request.headers, address), priority: 'client', address, allowance };
+      const adapter = createAdapter(transport.upstream.transport(tenant, requestLogger, scope));
       return createContext(
         deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
         settings,
         requestSignal(request.signal, config.requestTimeoutMs),
+        {
+          sizes: facts.of(tenant.cacheKey),
+          allowance,
+        },
       );
     },
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
@@ -191,6 +198,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         defaultPageSize: config.defaultPageSize,
         maxPageSize: config.maxPageSize,
       }),
+      // After the limits: their cost rule bounds the document the plan walks. Before the metrics, like them.
+      useCallPlan({ defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize, check: checkArguments(settings) }),
       useGraphQLMetrics(metrics),
       ...(config.jit ? [useCompiledQueries(logger)] : []),
       useCachedResultBodies(),

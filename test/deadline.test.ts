@@ -43,7 +43,7 @@ describe('the request deadline', () => {
 
   it('a query with a connection under every user prints no MaxListenersExceededWarning', async () => {
     const { startHarness } = await import('./support/harness.js');
-    const harness = await startHarness({ demo: { leads: 300 } });
+    const harness = await startHarness({ demo: { leads: 300 }, env: { LEADGRAPH_MAX_UPSTREAM_CALLS_PER_REQUEST: '100' } }); // a page under each of the 30+ users
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(warning.name);
     process.on('warning', onWarning);

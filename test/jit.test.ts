@@ -91,8 +91,10 @@ describe('compiled queries (LEADGRAPH_JIT)', () => {
 
   beforeAll(async () => {
     demo = await startTestUpstream();
-    compiled = await startHarness({ upstream: demo });
-    standard = await startHarness({ upstream: demo, env: { LEADGRAPH_JIT: 'false' } });
+    // Some queries here put a connection under every pipeline, stage and user: more calls than the default allowance.
+    const allowance = { LEADGRAPH_MAX_UPSTREAM_CALLS_PER_REQUEST: '200' };
+    compiled = await startHarness({ upstream: demo, env: allowance });
+    standard = await startHarness({ upstream: demo, env: { ...allowance, LEADGRAPH_JIT: 'false' } });
   });
   afterAll(async () => {
     await compiled?.close();

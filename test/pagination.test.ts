@@ -52,7 +52,11 @@ const sorted = (leads: { kommoId: string; tagIds: string[] }[]) => leads.map((le
 describe('paging a small result over many small upstream blocks (block size 10)', () => {
   let harness: Harness;
   beforeAll(async () => {
-    harness = await startHarness({ demo: { leads: 150, seed: 7 }, env: { LEADGRAPH_UPSTREAM_PAGE_SIZE: '10' } });
+    // A 250-lead page over blocks of 10 rows is 26 blocks and more: past the default allowance on purpose.
+    harness = await startHarness({
+      demo: { leads: 150, seed: 7 },
+      env: { LEADGRAPH_UPSTREAM_PAGE_SIZE: '10', LEADGRAPH_MAX_UPSTREAM_CALLS_PER_REQUEST: '100' },
+    });
   });
   afterAll(() => harness.close());
 

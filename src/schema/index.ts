@@ -7,6 +7,9 @@ import './status.js';
 import './user.js';
 import './lead.js';
 import './lead-connection.js';
+import type { PageSettings } from '../pagination.js';
+import { checkLeadsArguments } from './lead-connection.js';
+import { kommoId } from './lead-filter.js';
 
 builder.queryType({ description: 'Kommo lead data: leads with their pipelines, stages, people and tags.' });
 
@@ -18,3 +21,16 @@ export const subgraphSchema = builder.toSubGraphSchema({
   linkUrl: 'https://specs.apollo.dev/federation/v2.6',
   sortSchema: false,
 });
+
+/** Argument checks the resolvers make, for the call plan to make before any upstream call (src/plan.ts). */
+export function checkArguments(settings: PageSettings): (coordinate: string, argument: (name: string) => unknown) => void {
+  return (coordinate, argument) => {
+    const [type, field] = coordinate.split('.');
+    if (field === 'leads' && (type === 'Query' || type === 'Pipeline' || type === 'Status' || type === 'User')) {
+      checkLeadsArguments({ first: argument('first'), last: argument('last'), filter: argument('filter') }, settings);
+    } else if (type === 'Query' && (field === 'lead' || field === 'pipeline' || field === 'user')) {
+      const id = argument('kommoId');
+      if (typeof id === 'string') kommoId(id, 'kommoId');
+    }
+  };
+}

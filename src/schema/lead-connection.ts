@@ -1,7 +1,8 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
-import { type ConnectionArgs, paginateLeads } from '../pagination.js';
+import { BadUserInputError } from '../errors.js';
+import { type ConnectionArgs, checkSize, type PageSettings, paginateLeads } from '../pagination.js';
 import { selectedFieldNames } from '../selection.js';
 import { checkSelection } from '../sources/filters.js';
 import { LeadFilter, type LeadFilterInput, toLeadSelection } from './lead-filter.js';
@@ -32,6 +33,19 @@ export const LeadConnection = builder.connectionObject(
 );
 
 type Scope = Parameters<typeof toLeadSelection>[1];
+
+/**
+ * The checks of a `leads` field's arguments that do not depend on its parent, for the call plan to
+ * make before any call (a bad argument is BAD_USER_INPUT, not a refused or half-spent request).
+ */
+export function checkLeadsArguments(args: { first?: unknown; last?: unknown; filter?: unknown }, settings: PageSettings): void {
+  const size = (value: unknown) => (typeof value === 'number' ? value : null);
+  const first = checkSize('first', size(args.first), settings.maxPageSize);
+  const last = checkSize('last', size(args.last), settings.maxPageSize);
+  if (first !== null && last !== null)
+    throw new BadUserInputError('Pass "first" (with "after") or "last" (with "before"), not both', 'last');
+  toLeadSelection(args.filter as LeadFilterInput | null | undefined);
+}
 
 /** One page of leads for a connection field: the filter, narrowed by the parent's scope. */
 const PIPELINE_FIELDS = new Set(['pipeline', 'status']);

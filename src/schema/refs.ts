@@ -5,15 +5,29 @@
  */
 import { builder } from '../builder.js';
 import { entriesFor, statusKey } from '../context.js';
-import type { Lead as LeadShape, Pipeline as PipelineShape, Status as StatusShape, User as UserShape } from '../sources/adapter.js';
+import {
+  isUnresolved,
+  type Lead as LeadShape,
+  type Pipeline as PipelineShape,
+  type Status as StatusShape,
+  type User as UserShape,
+} from '../sources/adapter.js';
 
 export const Lead = builder.loadableNodeRef<LeadShape, string>('Lead', {
   id: { resolve: (lead) => lead.kommoId },
   toKey: (lead) => lead.kommoId,
-  sort: true,
   cacheResolved: true,
-  // The adapter batches as far as its upstream allows (Kommo: 250 ids a call; V4: one call per id, or the table's blocks when fewer).
-  load: (ids, context) => context.adapter.getLeads(ids, context.signal),
+  // The adapter batches as far as its upstream allows (Kommo: 250 ids a call; V4: one call per id, or the
+  // table's blocks when fewer). In key order: a lead, null when it does not exist, or the error of an id the
+  // request's call allowance left unchecked.
+  load: async (ids, context): Promise<(LeadShape | Error)[]> => {
+    const byId = new Map<string, LeadShape | Error>();
+    for (const entry of await context.adapter.getLeads(ids, context.signal)) {
+      byId.set(entry.kommoId, isUnresolved(entry) ? entry.unresolved : entry);
+    }
+    // A missing lead is null, as with `sort` (Pothos' types allow only shapes and errors here).
+    return ids.map((id) => byId.get(id) ?? (null as unknown as LeadShape));
+  },
 });
 
 export const Pipeline = builder.loadableNodeRef<PipelineShape, string>('Pipeline', {

@@ -1,4 +1,5 @@
 /** What a source adapter serves, in domain terms: the interface the V4 and Kommo adapters implement. */
+import { DomainError } from '../errors.js';
 
 export interface IdName {
   readonly kommoId: string;
@@ -133,13 +134,51 @@ export interface LeadAdapter {
    * The leads with these ids (distinct, validated), each with all its rows merged, deleted or not;
    * ids the upstream does not know are missing from the result. Batched as far as the source allows.
    */
-  getLeads(kommoIds: readonly string[], signal?: AbortSignal): Promise<readonly Lead[]>;
+  getLeads(kommoIds: readonly string[], signal?: AbortSignal): Promise<readonly (Lead | UnresolvedLead)[]>;
+  /**
+   * The upstream calls `getLeads` makes for `ids` distinct ids that exist, for the call plan (src/plan.ts),
+   * given the blocks of the unfiltered lead table: a number when known, null when the upstream reports
+   * no total, undefined when not known yet.
+   */
+  lookupCalls(ids: number, tableBlocks: number | null | undefined): number;
+  /** Whether `lookupCalls` depends on the table's size (then the plan learns it when it matters). */
+  readonly lookupsNeedTableSize: boolean;
   /** Every pipeline with its statuses (the whole table, however many upstream pages). */
   listPipelines(signal?: AbortSignal): Promise<readonly Pipeline[]>;
   /** Every user (the whole table). */
   listUsers(signal?: AbortSignal): Promise<readonly User[]>;
   /** The users with these ids, however the source can get them (missing ids are left out). */
   getUsers(kommoIds: readonly string[], signal?: AbortSignal): Promise<readonly User[]>;
+}
+
+/**
+ * An id a lookup could not check because the request's upstream calls ran out (UPSTREAM_CALL_LIMIT):
+ * its fields get the error, the rest of the batch its leads.
+ */
+export interface UnresolvedLead {
+  readonly kommoId: string;
+  readonly unresolved: Error;
+}
+
+export const isUnresolved = (entry: Lead | UnresolvedLead): entry is UnresolvedLead => 'unresolved' in entry;
+
+/** Whether an error is the request's call allowance running out (the transport's allowance layer). */
+export const isCallLimit = (error: unknown): error is Error => error instanceof DomainError && error.code === 'UPSTREAM_CALL_LIMIT';
+
+/**
+ * Runs one lookup call for a group of ids: the leads it found, or, when the request's calls ran out,
+ * each id unresolved with that error. Any other failure fails the batch, as before.
+ */
+export async function lookUpOrUnresolved(
+  ids: readonly string[],
+  call: () => Promise<readonly Lead[]>,
+): Promise<readonly (Lead | UnresolvedLead)[]> {
+  try {
+    return await call();
+  } catch (error) {
+    if (!isCallLimit(error)) throw error;
+    return ids.map((kommoId) => ({ kommoId, unresolved: error }));
+  }
 }
 
 /** A filter the adapter cannot apply, and why (shown to the client). */

@@ -32,6 +32,11 @@ export interface SourceProfile<S extends SourceSettings> {
   readonly credentialVariables: readonly string[];
   /** `LEADGRAPH_UPSTREAM_PAGE_SIZE`: its default and the upstream's largest `limit`. */
   readonly pageSize: { readonly default: number; readonly max: number };
+  /**
+   * `LEADGRAPH_MAX_UPSTREAM_CALLS_PER_REQUEST`'s default: what one request may spend of this upstream's
+   * budget (V4: a fifth of its minute; Kommo: five seconds of its 7 a second).
+   */
+  readonly callLimit: number;
   /** A setting of this source's that turns something on (e.g. multi-tenant mode): named as a start-up error when another source is chosen. */
   enabledOnlyHere(env: Env): string | null;
   /** Reads and validates its settings (ConfigError naming the variable). */

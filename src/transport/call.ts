@@ -47,7 +47,7 @@ export interface CallScope {
 export interface CallAllowance {
   readonly limit: number;
   /** The call plan's estimate for the request, reported with a refusal. */
-  readonly estimate?: number | undefined;
+  estimate?: number | undefined;
   /** Calls taken so far. */
   spent: number;
 }

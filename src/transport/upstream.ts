@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { UpstreamError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { allowance } from './allowance.js';
 import type { Breaker } from './breaker.js';
 import { budget } from './budget.js';
 import type { UpstreamCache } from './cache.js';
@@ -70,6 +71,9 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       ...(shared ? [sharedCache({ store: shared, ttlMs, lockMs: options.sharedLockMs ?? 10_000 })] : []),
       // Above the retries and the budget: a credential the upstream just rejected costs no attempt, no slot.
       rejectedCredentials({ rememberMs: options.rejectedCredentialsMs ?? 30_000, maxCredentials: 10_000 }),
+      // Below the caches (their answers are free), above the retries (a retried call counts once): the request's allowance.
+      // Below the rejected credentials: a call that layer answers costs nothing.
+      allowance(),
       // Above the budget, so every attempt, retries included, takes a slot of its own.
       retry({ retries: options.retries, backoffMs: options.backoffMs, maxWaitMs: options.maxWaitMs, upstreamName, random: options.random }),
       // Below the retries, so it sees each attempt's 429; above the budget, so a cooling account spends no slot.

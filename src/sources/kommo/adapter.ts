@@ -1,7 +1,16 @@
 import { mapWithConcurrency } from '../../concurrency.js';
 import { UpstreamError } from '../../errors.js';
 import type { JsonGetter, UpstreamQuery } from '../../transport/http.js';
-import type { Lead, LeadAdapter, LeadBlock, LeadFragment, User } from '../adapter.js';
+import {
+  isUnresolved,
+  type Lead,
+  type LeadAdapter,
+  type LeadBlock,
+  type LeadFragment,
+  lookUpOrUnresolved,
+  type UnresolvedLead,
+  type User,
+} from '../adapter.js';
 import { filterParams } from '../filters.js';
 import { kommoFilters } from './filters.js';
 import { type KommoList, parseLead, parseList, parsePipelines, parseUser } from './records.js';
@@ -33,14 +42,18 @@ export function createKommoAdapter(options: KommoAdapterOptions): LeadAdapter {
     transport.getJson<KommoList>({ path, query, cacheClass, decode: (body) => parseList(body, key, path), signal });
 
   /** The leads with these ids: `filter[id][]` takes a list, one call per 250 ids. */
-  async function lookUp(kommoIds: readonly string[], withs: string, signal?: AbortSignal): Promise<Lead[]> {
+  async function lookUp(kommoIds: readonly string[], withs: string, signal?: AbortSignal): Promise<(Lead | UnresolvedLead)[]> {
     const chunks: string[][] = [];
     for (let start = 0; start < kommoIds.length; start += IDS_PER_CALL) chunks.push(kommoIds.slice(start, start + IDS_PER_CALL));
     const wanted = new Set(kommoIds);
+    // Past the request's allowance, a chunk's ids are unresolved (their fields get the error), not missing.
     const pages = await mapWithConcurrency(chunks, options.lookupConcurrency, (ids) =>
-      getList(LEADS, 'leads', { 'filter[id][]': ids, with: withs, limit: String(KOMMO_MAX_LIMIT) }, signal, 'leads'),
+      lookUpOrUnresolved(ids, async () => {
+        const list = await getList(LEADS, 'leads', { 'filter[id][]': ids, with: withs, limit: String(KOMMO_MAX_LIMIT) }, signal, 'leads');
+        return list.items.map(parseLead).filter((lead): lead is Lead => lead !== null && wanted.has(lead.kommoId));
+      }),
     );
-    return pages.flatMap((list) => list.items.map(parseLead).filter((lead): lead is Lead => lead !== null && wanted.has(lead.kommoId)));
+    return pages.flat();
   }
 
   async function getUser(kommoId: string, signal?: AbortSignal): Promise<User | null> {
@@ -110,6 +123,10 @@ export function createKommoAdapter(options: KommoAdapterOptions): LeadAdapter {
       return { fragments, isLast: !list.hasNext || list.items.length === 0, totalRows: null };
     },
 
+    lookupsNeedTableSize: false,
+    // One call per 250 ids, and as many again at most for the ids the normal list misses (deleted ones).
+    lookupCalls: (ids) => 2 * Math.ceil(ids / IDS_PER_CALL),
+
     async getLeads(kommoIds, signal) {
       const found = await lookUp(kommoIds, WITH_LEAD, signal);
       const known = new Set(found.map((lead) => lead.kommoId));
@@ -117,7 +134,7 @@ export function createKommoAdapter(options: KommoAdapterOptions): LeadAdapter {
       if (missing.length === 0) return found;
       // Deleted leads leave Kommo's normal list; `with=only_deleted` finds them (with little more than their id).
       const deleted = await lookUp(missing, 'only_deleted', signal);
-      return [...found, ...deleted.map((lead) => ({ ...lead, isDeleted: true }))];
+      return [...found, ...deleted.map((lead) => (isUnresolved(lead) ? lead : { ...lead, isDeleted: true }))];
     },
 
     async listPipelines(signal) {

@@ -46,6 +46,7 @@ export const kommoProfile: SourceProfile<KommoSettings> = {
   credentialVariables: ['KOMMO_BASE_URL', 'KOMMO_TOKEN'],
   // Kommo pages hold at most 250 leads.
   pageSize: { default: 250, max: 250 },
+  callLimit: 35,
   enabledOnlyHere: () => null,
 
   read(env) {

@@ -2,12 +2,15 @@ import { mapWithConcurrency } from '../../concurrency.js';
 import { UpstreamError } from '../../errors.js';
 import type { JsonGetter } from '../../transport/http.js';
 import {
+  isCallLimit,
   type Lead,
   type LeadAdapter,
   type LeadBlock,
   type LeadFragment,
   type LeadQuery,
+  lookUpOrUnresolved,
   mergeLeadFragments,
+  type UnresolvedLead,
   type User,
 } from '../adapter.js';
 import { filterParams } from '../filters.js';
@@ -36,6 +39,12 @@ const MAX_PAGES = 50;
 const SOURCE_NAME = 'the v4 source';
 /** Below this many ids a lookup is one call per id; from it on, reading the table's blocks may cost less. */
 const TABLE_LOOKUP_MIN_IDS = 5;
+/**
+ * After a whole-table read, ids it did not hold are asked for one by one, at most this many: the check
+ * catches leads inserted since the table's blocks were cached; past it, the missing ids are reported
+ * missing (many ids absent from a whole table do not exist, and a call each would spend the budget).
+ */
+const MISSING_ID_CHECKS = TABLE_LOOKUP_MIN_IDS - 1;
 /** A table read is bounded too: past this many blocks (10,000 rows at the default size) ids go one call each. */
 const TABLE_LOOKUP_MAX_BLOCKS = 20;
 
@@ -158,31 +167,57 @@ export function createV4Adapter(options: V4AdapterOptions): LeadAdapter {
 
     readLeadBlock,
 
+    lookupsNeedTableSize: true,
+    lookupCalls(ids, tableBlocks) {
+      if (ids < TABLE_LOOKUP_MIN_IDS) return ids;
+      if (typeof tableBlocks === 'number' && tableBlocks <= Math.min(ids, TABLE_LOOKUP_MAX_BLOCKS)) return tableBlocks + MISSING_ID_CHECKS;
+      return 1 + ids; // the head block, then one call per id it does not hold
+    },
+
     async getLeads(kommoIds, signal) {
+      // One call per id; past the request's allowance an id is reported unresolved, not missing.
       const perId = async (ids: readonly string[]) =>
-        (await mapWithConcurrency(ids, options.lookupConcurrency, (id) => getLead(id, signal))).filter((lead) => lead !== null);
+        (
+          await mapWithConcurrency(ids, options.lookupConcurrency, (id) =>
+            lookUpOrUnresolved([id], async () => {
+              const lead = await getLead(id, signal);
+              return lead ? [lead] : [];
+            }),
+          )
+        ).flat();
       if (kommoIds.length < TABLE_LOOKUP_MIN_IDS) return perId(kommoIds);
       // The V4 API filters by one lead id a call. Many ids cost less as the blocks of the whole table
       // when it has fewer blocks than ids: its first block says how many there are (and is often cached).
       const head = await readLeadBlock({}, 0, signal);
       const blocks = head.isLast ? 1 : head.totalRows === null ? null : Math.ceil(head.totalRows / blockSize);
-      let found: Lead[];
+      let found: (Lead | UnresolvedLead)[];
+      let wholeTable = false;
       if (blocks !== null && blocks <= Math.min(kommoIds.length, TABLE_LOOKUP_MAX_BLOCKS)) {
         const rest = await mapWithConcurrency(
           Array.from({ length: blocks - 1 }, (_, i) => i + 1),
           options.lookupConcurrency,
-          (index) => readLeadBlock({}, index, signal),
+          (index) => readLeadBlock({}, index, signal).catch((error: unknown) => (isCallLimit(error) ? error : Promise.reject(error))),
         );
-        found = leadsIn([head, ...rest], new Set(kommoIds));
+        const read = rest.filter((block): block is LeadBlock => !(block instanceof Error));
+        const limit = rest.find((block): block is Error => block instanceof Error);
+        found = leadsIn([head, ...read], new Set(kommoIds));
+        wholeTable = !limit;
+        if (limit) {
+          // Past the request's allowance the table was read in part: the ids it did not hold stay unresolved.
+          const known = new Set(found.map((lead) => lead.kommoId));
+          return [...found, ...kommoIds.filter((id) => !known.has(id)).map((kommoId) => ({ kommoId, unresolved: limit }))];
+        }
       } else {
         // The head block answers the leads it holds whole (a lead on its last row may go on in the next block).
         const lastId = head.isLast ? null : (head.fragments.at(-1)?.kommoId ?? null);
         found = leadsIn([head], new Set(kommoIds)).filter((lead) => lead.kommoId !== lastId);
       }
-      // The table moves under us (the head block may be cached, rows are inserted and deleted): an id the
-      // blocks did not hold is asked for on its own, so a lead that exists is never reported missing.
+      // The table moves under us (its blocks may be cached, rows are inserted and deleted): an id the blocks
+      // did not hold is asked for on its own, so a lead inserted since is not reported missing; after a
+      // whole-table read, only the first few (MISSING_ID_CHECKS).
       const known = new Set(found.map((lead) => lead.kommoId));
-      return [...found, ...(await perId(kommoIds.filter((id) => !known.has(id))))];
+      const missing = kommoIds.filter((id) => !known.has(id));
+      return [...found, ...(await perId(wholeTable ? missing.slice(0, MISSING_ID_CHECKS) : missing))];
     },
 
     async listPipelines(signal) {

@@ -92,6 +92,7 @@ export const v4Profile: SourceProfile<V4Settings> = {
   upstreamName: 'V4 API',
   credentialVariables: CREDENTIALS,
   pageSize: { default: 500, max: 5000 },
+  callLimit: 20,
   enabledOnlyHere: (env) => (readBool(env, 'LEADGRAPH_CREDENTIALS_FROM_REQUEST', false) ? 'LEADGRAPH_CREDENTIALS_FROM_REQUEST' : null),
 
   read(env) {
