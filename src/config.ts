@@ -22,6 +22,10 @@ export interface Config {
    * before it runs and enforced while it runs (default per source: 20 on V4, 35 on Kommo).
    */
   readonly maxUpstreamCallsPerRequest: number;
+  /** `LEADGRAPH_AUTH_FAILURES_PER_MINUTE`: upstream 401s per client id and per remote address a minute before new credentials are refused unasked (default 10). */
+  readonly authFailuresPerMinute: number;
+  /** `LEADGRAPH_TENANT_CALLS_IN_FLIGHT`: multi-tenant mode, upstream calls in flight per tenant, and for all not yet accepted together (default 8 of the 32 connections). */
+  readonly tenantCallsInFlight: number;
   /** `LEADGRAPH_UPSTREAM_TIMEOUT_MS`: connect, headers and body timeouts of each upstream call (default 10000). */
   readonly upstreamTimeoutMs: number;
   /** `LEADGRAPH_RATE_MAX_WAIT_MS`: longest wait for a budget slot or a 429's Retry-After before failing fast (default 10000). */
@@ -180,6 +184,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxPageSize,
     leadLookupConcurrency: readInt(env, 'LEADGRAPH_LEAD_LOOKUP_CONCURRENCY', 4, 1, 64),
     maxUpstreamCallsPerRequest: readInt(env, 'LEADGRAPH_MAX_UPSTREAM_CALLS_PER_REQUEST', source.callLimit, 1, 100_000),
+    authFailuresPerMinute: readInt(env, 'LEADGRAPH_AUTH_FAILURES_PER_MINUTE', 10, 1, 100_000),
+    tenantCallsInFlight: readInt(env, 'LEADGRAPH_TENANT_CALLS_IN_FLIGHT', 8, 1, 32),
     upstreamTimeoutMs: readInt(env, 'LEADGRAPH_UPSTREAM_TIMEOUT_MS', 10_000, 100, 300_000),
     rateMaxWaitMs: readInt(env, 'LEADGRAPH_RATE_MAX_WAIT_MS', 10_000, 0, 600_000),
     upstreamRetries: readInt(env, 'LEADGRAPH_UPSTREAM_RETRIES', 2, 0, 10),

@@ -72,6 +72,8 @@ export interface SourceRuntime {
   readonly responseRules?: ResponseRules | undefined;
   /** When the gateway stops calling for an account for a cool-down; none for an upstream that does not ban. */
   readonly breaker?: BreakerRules | undefined;
+  /** Requests bring their own credentials (multi-tenant mode). */
+  readonly multiTenant: boolean;
   /**
    * The tenant a request reads as, and how to build its adapter. Throws a DomainError
    * (UNAUTHENTICATED) when the request lacks what this mode needs.

@@ -19,6 +19,8 @@ export interface UpstreamTarget {
   readonly responseRules?: ResponseRules | undefined;
   /** When to stop calling for an account for a cool-down (LEADGRAPH_UPSTREAM_COOLDOWN_SECONDS); none for an upstream that does not ban. */
   readonly breaker?: BreakerRules | undefined;
+  /** Requests bring their own credentials: tenants share the connections, each within its share. */
+  readonly multiTenant: boolean;
 }
 
 export interface Transport {
@@ -95,6 +97,8 @@ export function createTransport(
     shared: shared ?? undefined,
     sharedLockMs: config.upstreamTimeoutMs,
     breaker,
+    authFailuresPerMinute: config.authFailuresPerMinute,
+    callsInFlightPerCredential: target.multiTenant ? config.tenantCallsInFlight : undefined,
   });
   return {
     upstream,

@@ -50,6 +50,10 @@ export interface UpstreamOptions {
   readonly breaker?: Breaker | undefined;
   /** How long an upstream 401 for a credential is answered without calling again. @default 30000 */
   readonly rejectedCredentialsMs?: number;
+  /** Upstream 401s per account and per remote address a minute before new credentials are refused unasked. @default unbounded */
+  readonly authFailuresPerMinute?: number | undefined;
+  /** Calls in flight per credential (multi-tenant mode: each tenant's share of the connections). @default unbounded */
+  readonly callsInFlightPerCredential?: number | undefined;
   /** @default Math.random */
   readonly random?: () => number;
 }
@@ -70,7 +74,13 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       // Only memory misses ask Redis; above the retries, so one replica's fetch, retries and all, serves the others.
       ...(shared ? [sharedCache({ store: shared, ttlMs, lockMs: options.sharedLockMs ?? 10_000 })] : []),
       // Above the retries and the budget: a credential the upstream just rejected costs no attempt, no slot.
-      rejectedCredentials({ rememberMs: options.rejectedCredentialsMs ?? 30_000, maxCredentials: 10_000 }),
+      // Also where failed authentications are budgeted, and each credential's calls in flight bounded.
+      rejectedCredentials({
+        rememberMs: options.rejectedCredentialsMs ?? 30_000,
+        maxCredentials: 10_000,
+        failuresPerMinute: options.authFailuresPerMinute,
+        callsInFlightPerCredential: options.callsInFlightPerCredential,
+      }),
       // Below the caches (their answers are free), above the retries (a retried call counts once): the request's allowance.
       // Below the rejected credentials: a call that layer answers costs nothing.
       allowance(),

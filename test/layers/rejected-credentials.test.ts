@@ -38,4 +38,58 @@ describe('the rejected-credentials layer', () => {
     expect(await call(callRequest({ tenant: tenant('right') }))).toEqual(json('ok'));
     expect(next.calls.map((request) => request.tenant.credentialKey)).toEqual(['credential-wrong', 'credential-right', 'credential-right']);
   });
+
+  it('budgets failed authentications per account and per address, never holding back a credential it accepted', async () => {
+    let now = 0;
+    const next = async (request: Parameters<ReturnType<typeof scripted>>[0]) => {
+      if (request.tenant.credentialKey.startsWith('credential-guess')) throw unauthorized();
+      return json('ok');
+    };
+    const call = rejectedCredentials({ rememberMs: 30_000, maxCredentials: 100, failuresPerMinute: 3, now: () => now })(next);
+    const guess = (i: number, address = '10.0.0.1') =>
+      callRequest({ tenant: { ...tenant(`guess-${i}`), accountKey: 'account-a' }, scope: { client: 'c', priority: 'client', address } });
+    // Accepted before the guesses start.
+    expect(await call(callRequest({ tenant: { ...tenant('right'), accountKey: 'account-a' } }))).toEqual(json('ok'));
+    for (let i = 0; i < 3; i += 1) await expect(call(guess(i))).rejects.toMatchObject({ code: 'UPSTREAM_UNAUTHORIZED' });
+    const refusedUnasked = await call(guess(3)).catch((error: unknown) => error);
+    expect(refusedUnasked).toMatchObject({ code: 'UNAUTHENTICATED', extensions: { retryAfter: 60 } });
+    expect(isRefused(refusedUnasked)).toBe(true);
+    // Another account from another address is not affected; the accepted credential neither.
+    const elsewhere = callRequest({ tenant: tenant('new'), scope: { client: 'c', priority: 'client', address: '10.0.0.2' } });
+    expect(await call(elsewhere)).toEqual(json('ok'));
+    expect(await call(callRequest({ tenant: { ...tenant('right'), accountKey: 'account-a' } }))).toEqual(json('ok'));
+    // The same address guessing under another account is still over its budget.
+    const otherAccount = callRequest({ tenant: tenant('guess-x'), scope: { client: 'c', priority: 'client', address: '10.0.0.1' } });
+    await expect(call(otherAccount)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    // A minute later the budget is back.
+    now = 61_000;
+    await expect(call(guess(4))).rejects.toMatchObject({ code: 'UPSTREAM_UNAUTHORIZED' });
+  });
+
+  it('bounds calls in flight per accepted credential, and for all unaccepted ones together', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const release: (() => void)[] = [];
+    const next = async () => {
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      await new Promise<void>((resolve) => release.push(resolve));
+      inFlight -= 1;
+      return json('ok');
+    };
+    const call = rejectedCredentials({ rememberMs: 30_000, maxCredentials: 100, callsInFlightPerCredential: 2 })(next);
+    const calls = Array.from({ length: 6 }, (_, i) => call(callRequest({ tenant: tenant(`new-${i}`) })));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(inFlight).toBe(2); // six new credentials, one shared share of two
+    const aborted = new AbortController();
+    const leaving = call(callRequest({ tenant: tenant('new-x'), signal: aborted.signal }));
+    aborted.abort(new Error('gone'));
+    await expect(leaving).rejects.toThrow('gone');
+    for (let i = 0; i < 6; i += 1) {
+      release.shift()?.();
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await Promise.all(calls);
+    expect(most).toBe(2);
+  });
 });

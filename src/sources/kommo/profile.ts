@@ -77,6 +77,7 @@ export const kommoProfile: SourceProfile<KommoSettings> = {
       baseUrl,
       // The window carries a margin: Kommo counts arrivals, and jitter must not turn 7 calls into 8 in its second.
       budget: { limit: settings.ratePerSecond, windowMs: 1_100, variable: 'LEADGRAPH_KOMMO_RATE_PER_SEC' },
+      multiTenant: false,
       responseRules: kommoResponseRules,
       // Kommo blocks an account that keeps exceeding 7 a second (HTML 403 on every call): never call on into that.
       breaker: { openOnHtmlForbidden: true, rateLimitedInARow: 3 },
