@@ -30,6 +30,8 @@ export interface Config {
   readonly upstreamTimeoutMs: number;
   /** `LEADGRAPH_RATE_MAX_WAIT_MS`: longest wait for a budget slot or a 429's Retry-After before failing fast (default 10000). */
   readonly rateMaxWaitMs: number;
+  /** `LEADGRAPH_CLIENT_BUDGET_SHARE`: the share of a budget window one client may hold, above 0 and at most 1 (default 0.5; 1 turns the cap off, the order stays fair). */
+  readonly clientBudgetShare: number;
   /** `LEADGRAPH_UPSTREAM_COOLDOWN_SECONDS`: after a blocked account's HTML 403 or repeated 429s (Kommo), no call for this long (default 300). */
   readonly upstreamCooldownSeconds: number;
   /** `LEADGRAPH_UPSTREAM_RETRIES`: extra attempts after a network error, timeout, 5xx or 429 (default 2). */
@@ -125,6 +127,18 @@ function readHosts(env: Env): string[] {
     });
 }
 
+/** A share of the budget: a number above 0 and at most 1. */
+function readShare(env: Env): number {
+  const name = 'LEADGRAPH_CLIENT_BUDGET_SHARE';
+  const raw = readString(env, name);
+  if (raw === undefined) return 0.5;
+  const value = /^(?:\d+(?:\.\d*)?|\.\d+)$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(value > 0 && value <= 1)) {
+    throw new ConfigError(name, `expected a number above 0 and at most 1 (e.g. 0.5), got "${raw.slice(0, 40)}"`);
+  }
+  return value;
+}
+
 const listed = (names: readonly string[]): string => `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
 
 /** Reads every profile, picks the source (`LEADGRAPH_SOURCE`, else the only one with credentials, else the first) and refuses mixed settings. */
@@ -188,6 +202,7 @@ export function loadConfig(env: Env = process.env): Config {
     tenantCallsInFlight: readInt(env, 'LEADGRAPH_TENANT_CALLS_IN_FLIGHT', 8, 1, 32),
     upstreamTimeoutMs: readInt(env, 'LEADGRAPH_UPSTREAM_TIMEOUT_MS', 10_000, 100, 300_000),
     rateMaxWaitMs: readInt(env, 'LEADGRAPH_RATE_MAX_WAIT_MS', 10_000, 0, 600_000),
+    clientBudgetShare: readShare(env),
     upstreamRetries: readInt(env, 'LEADGRAPH_UPSTREAM_RETRIES', 2, 0, 10),
     upstreamCooldownSeconds: readInt(env, 'LEADGRAPH_UPSTREAM_COOLDOWN_SECONDS', 300, 1, 86_400),
     retryBackoffMs: readInt(env, 'LEADGRAPH_RETRY_BACKOFF_MS', 200, 1, 60_000),

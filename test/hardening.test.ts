@@ -141,7 +141,11 @@ describe('the upstream budget', () => {
   it('keeps the gateway under an enforced upstream limit and fails fast past it', async () => {
     const demo = await startTestUpstream({ leads: 30 });
     demo.enforceRateLimit(10);
-    const harness = await startHarness({ upstream: demo, env: { LEADGRAPH_V4_RATE_PER_MIN: '10', LEADGRAPH_RATE_MAX_WAIT_MS: '200' } });
+    // One client (no name, one address) here: the whole budget is its share (fair shares: test/fair.test.ts).
+    const harness = await startHarness({
+      upstream: demo,
+      env: { LEADGRAPH_V4_RATE_PER_MIN: '10', LEADGRAPH_RATE_MAX_WAIT_MS: '200', LEADGRAPH_CLIENT_BUDGET_SHARE: '1' },
+    });
     try {
       const results = await Promise.all(
         Array.from({ length: 25 }, (_, i) => ask(harness, `{ lead(kommoId: "${20000001 + i}") { kommoId } }`)),
@@ -163,7 +167,10 @@ describe('the upstream budget', () => {
 
   it('queues a call over budget while its slot comes within the maximum wait', async () => {
     const demo = await startTestUpstream({ leads: 10 });
-    const harness = await startHarness({ upstream: demo, env: { LEADGRAPH_V4_RATE_PER_MIN: '2', LEADGRAPH_RATE_MAX_WAIT_MS: '100000' } });
+    const harness = await startHarness({
+      upstream: demo,
+      env: { LEADGRAPH_V4_RATE_PER_MIN: '2', LEADGRAPH_RATE_MAX_WAIT_MS: '100000', LEADGRAPH_CLIENT_BUDGET_SHARE: '1' },
+    });
     try {
       // Two calls spend the budget; a third would wait ~60 s, longer than this test wants: abort it.
       await ask(harness, '{ lead(kommoId: "20000001") { kommoId } }');

@@ -316,7 +316,8 @@ describe('Kommo-specific behaviour', () => {
     const harness = await startHarness({
       upstream: demo,
       api: 'kommo',
-      env: { LEADGRAPH_KOMMO_RATE_PER_SEC: '7', LEADGRAPH_RATE_MAX_WAIT_MS: '10000' },
+      // One client: the whole budget is its share.
+      env: { LEADGRAPH_KOMMO_RATE_PER_SEC: '7', LEADGRAPH_RATE_MAX_WAIT_MS: '10000', LEADGRAPH_CLIENT_BUDGET_SHARE: '1' },
     });
     try {
       const results = await Promise.all(

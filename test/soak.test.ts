@@ -47,6 +47,8 @@ describe('soak', () => {
       env: {
         LEADGRAPH_V4_RATE_PER_MIN: String(BUDGET_PER_MINUTE),
         LEADGRAPH_RATE_MAX_WAIT_MS: '1500',
+        // One client drives it all: the whole budget is its share, so the budget itself is what is exercised.
+        LEADGRAPH_CLIENT_BUDGET_SHARE: '1',
         // Short TTLs, so the upstream (and its faults and the budget) keep being exercised.
         LEADGRAPH_CACHE_TTL_LEADS_SECONDS: '2',
         LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS: '5',

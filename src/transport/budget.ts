@@ -5,7 +5,7 @@ import { abortError } from './http.js';
 import { RateLimitExceeded, type RateLimiter } from './limiter.js';
 
 export interface BudgetOptions {
-  /** Local, or shared through Redis (shared.ts); keyed by the tenant's credential. */
+  /** The fair limiter (fair.ts) over the local or shared one; keyed by the tenant's credential, shared by the call's client. */
   readonly limiter: RateLimiter;
   /** e.g. "V4 API", in error messages. */
   readonly upstreamName: string;
@@ -14,7 +14,7 @@ export interface BudgetOptions {
 }
 
 /**
- * Waits for the attempt's slot, or refuses it at once (UPSTREAM_RATE_LIMITED with the seconds until a
+ * Waits for the attempt's turn and slot, or refuses it at once (UPSTREAM_RATE_LIMITED with the seconds until a
  * slot frees) when the slot is further away than the limiter's maximum wait. Both refusals, budget
  * used up and caller gone while waiting, are marked as such: they are not failed attempts.
  */
@@ -24,7 +24,7 @@ export function budget(options: BudgetOptions): Layer {
     const endpoint = request.path;
     let waitedMs: number;
     try {
-      ({ waitedMs } = await limiter.acquire(request.tenant.credentialKey, request.signal));
+      ({ waitedMs } = await limiter.acquire(request.tenant.credentialKey, request.signal, { scope: request.scope }));
     } catch (error) {
       if (!(error instanceof RateLimitExceeded)) throw refused(abortError(endpoint, request.signal, upstreamName));
       request.report?.budgetRefused();

@@ -1,11 +1,12 @@
 /** The transport of one gateway, wired from its config: upstream cache, Redis (when configured), the budget, the layered upstream. */
 import type { Logger } from 'pino';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import { type BreakerRules, createBreaker } from './breaker.js';
 import { createUpstreamCache, type UpstreamCache } from './cache.js';
+import { createFairLimiter } from './fair.js';
 import type { ResponseRules } from './http.js';
 import { createRateLimiter } from './limiter.js';
 import { createSharedRateLimiter, createSharedStore } from './shared.js';
@@ -51,13 +52,35 @@ export function createTransport(
       })
     : null;
   // With Redis, the budget is shared; while Redis is down, each replica keeps to a conservative share.
-  const limiter = shared
+  const slots = shared
     ? createSharedRateLimiter(
         shared,
         budget,
         createRateLimiter({ ...budget, limit: Math.max(1, Math.floor(budget.limit / config.expectedReplicas)) }),
       )
     : createRateLimiter(budget);
+  // In front of it, per credential: clients take turns, and none holds more than its share of a window.
+  const overShare = new Counter({
+    name: 'leadgraph_limiter_over_share_total',
+    help: 'Upstream calls that arrived while their client held its whole share of the budget window (LEADGRAPH_CLIENT_BUDGET_SHARE): they waited for it to free, or were refused.',
+    labelNames: ['priority'],
+    registers: [metrics.registry],
+  });
+  const limiter = createFairLimiter({
+    limiter: slots,
+    ...budget,
+    share: config.clientBudgetShare,
+    onOverShare: (priority) => overShare.inc({ priority }),
+  });
+  new Gauge({
+    name: 'leadgraph_limiter_queued_calls',
+    help: 'Upstream calls waiting for their turn at the rate budget, by priority (client requests, background work).',
+    labelNames: ['priority'],
+    registers: [metrics.registry],
+    collect() {
+      for (const [priority, count] of Object.entries(limiter.queued())) this.set({ priority }, count);
+    },
+  });
   const breaker = target.breaker
     ? createBreaker({
         ...target.breaker,

@@ -152,7 +152,8 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore {
 
 /**
  * The budget shared through Redis, falling back to a local limiter (a conservative share of the
- * budget) while Redis is down. Same contract as the local limiter.
+ * budget) while Redis is down. Same contract as the local limiter; Redis drops a credential's window
+ * once it is idle (PEXPIRE), the fallback sweeps its own.
  */
 export function createSharedRateLimiter(
   store: SharedStore,
@@ -160,10 +161,14 @@ export function createSharedRateLimiter(
   fallback: RateLimiter,
 ): RateLimiter {
   return {
-    async acquire(key, signal) {
+    get limit() {
+      return store.up ? options.limit : (fallback.limit ?? options.limit);
+    },
+    async acquire(key, signal, request) {
       signal?.throwIfAborted();
-      const waitMs = await store.reserve(key, options.limit, options.windowMs, options.maxWaitMs);
-      if (waitMs === null) return fallback.acquire(key, signal);
+      const maxWaitMs = Math.min(options.maxWaitMs, request?.maxWaitMs ?? Number.POSITIVE_INFINITY);
+      const waitMs = await store.reserve(key, options.limit, options.windowMs, maxWaitMs);
+      if (waitMs === null) return fallback.acquire(key, signal, request);
       if (waitMs > 0) await sleep(waitMs, signal);
       return { waitedMs: waitMs };
     },

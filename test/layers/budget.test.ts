@@ -8,11 +8,13 @@ import { callRequest, json, recordingReport, scripted, tenant } from './fakes.js
 const layer = (limiter: RateLimiter) => budget({ limiter, upstreamName: 'Test API', budgetVariable: 'TEST_RATE' });
 
 describe('the budget layer', () => {
-  it('lets a call go once the limiter grants its slot, reporting how long it waited', async () => {
+  it("lets a call go once the limiter grants its slot, asking for the call's client, reporting how long it waited", async () => {
     const keys: string[] = [];
+    const scopes: unknown[] = [];
     const limiter: RateLimiter = {
-      acquire: async (key) => {
+      acquire: async (key, _signal, options) => {
         keys.push(key);
+        scopes.push(options?.scope);
         return { waitedMs: keys.length === 1 ? 0 : 40 };
       },
     };
@@ -23,6 +25,10 @@ describe('the budget layer', () => {
     await call(callRequest({ report }));
     expect(next.calls).toHaveLength(2);
     expect(keys).toEqual(['credential-a', 'credential-a']);
+    expect(scopes).toEqual([
+      { client: 'client-a', priority: 'client' },
+      { client: 'client-a', priority: 'client' },
+    ]);
     expect(report.events).toEqual([{ kind: 'waited', ms: 40 }]);
   });
 

@@ -55,6 +55,8 @@ export interface TestRequest {
   readonly query: Readonly<Record<string, string>>;
   /** The status answered; 0 when it never answered (a hang). */
   readonly status: number;
+  /** When it arrived (Date.now(), before any latency): when the gateway sent it. */
+  readonly at: number;
 }
 
 export interface TestUpstream extends TestTenant {
@@ -194,22 +196,28 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
     return demo.handle(request, response);
   };
 
-  const respond = async (request: IncomingMessage, response: ServerResponse, url: URL, fault: InjectedFault | null): Promise<void> => {
+  const respond = async (
+    request: IncomingMessage,
+    response: ServerResponse,
+    url: URL,
+    fault: InjectedFault | null,
+    at: number,
+  ): Promise<void> => {
     const endpoint = endpointOf(url.pathname);
     const status = fault ? injure(fault, response) : await answer(request, response, url, endpoint);
-    requests.push({ endpoint, query: Object.fromEntries(url.searchParams), status });
+    requests.push({ endpoint, query: Object.fromEntries(url.searchParams), status, at });
   };
 
-  const start = (request: IncomingMessage, response: ServerResponse): void => {
+  const start = (request: IncomingMessage, response: ServerResponse, at: number): void => {
     const url = new URL(request.url ?? '/', 'http://test.invalid');
     const fault = faultFor(endpointOf(url.pathname));
     if (fault?.kind === 'slow') {
       setTimeout(() => {
-        if (!response.destroyed) void respond(request, response, url, null);
+        if (!response.destroyed) void respond(request, response, url, null, at);
       }, fault.delayMs ?? 1000);
       return;
     }
-    void respond(request, response, url, fault);
+    void respond(request, response, url, fault, at);
   };
 
   const server = await listenOnLoopback((request, response) => {
@@ -218,8 +226,9 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
     response.once('close', () => {
       inFlight -= 1;
     });
-    if (latencyMs > 0) setTimeout(() => start(request, response), latencyMs);
-    else start(request, response);
+    const at = Date.now();
+    if (latencyMs > 0) setTimeout(() => start(request, response, at), latencyMs);
+    else start(request, response, at);
   }, options.port);
 
   return {
