@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici';
 import { clientKeyOf } from './clients.js';
 import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
-import { requestSignal } from './deadline.js';
+import { requestEnded, requestSignal } from './deadline.js';
 import { findDomainError } from './errors.js';
 import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -85,6 +85,8 @@ export interface Gateway {
 interface ServerContext {
   readonly requestId?: string;
   readonly remoteAddress?: string | undefined;
+  /** Aborted when the response has gone out or its connection closed: the request's upstream calls still in flight are cancelled. */
+  readonly ended?: AbortSignal;
 }
 
 /** The id the listener gave the request (server context); a UUID for one that came in through `yoga.fetch`. */
@@ -158,11 +160,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     context: (initialContext) => {
       const { request } = initialContext;
       const requestLogger = logger.child({ requestId: requestIdOf(initialContext) });
-      const adapter = adapterFor(request, requestLogger, (initialContext as ServerContext).remoteAddress);
+      const { remoteAddress, ended } = initialContext as ServerContext;
+      const adapter = adapterFor(request, requestLogger, remoteAddress);
       return createContext(
         deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
         settings,
-        requestSignal(request.signal, config.requestTimeoutMs),
+        requestSignal(ended ? [request.signal, ended] : request.signal, config.requestTimeoutMs),
       );
     },
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
@@ -251,8 +254,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     // Plain Node, before Yoga: what every response needs costs nothing per plugin hook on the warm path.
     listener: (request, response) => {
       inFlight += 1;
+      // A response can go out while calls of its request are still in flight (a failed batch, a field
+      // nulled by an error below it): nothing waits for them any more, so they are cancelled.
+      const ended = new AbortController();
       response.once('close', () => {
         inFlight -= 1;
+        ended.abort(requestEnded());
       });
       const requestId = requestIdFor(request.headers[REQUEST_ID_HEADER]);
       response.setHeader(REQUEST_ID_HEADER, requestId);
@@ -266,7 +273,11 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         response.writeHead(refusal.status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end(refusal.body);
         return;
       }
-      void yoga(request, response, { requestId, remoteAddress: request.socket.remoteAddress } satisfies ServerContext);
+      void yoga(request, response, {
+        requestId,
+        remoteAddress: request.socket.remoteAddress,
+        ended: ended.signal,
+      } satisfies ServerContext);
     },
     metrics,
     cache: transport.cache,
