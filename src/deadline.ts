@@ -22,9 +22,12 @@ const LISTENERS_PER_REQUEST = 1_000;
 /**
  * `ends`: what else ends the request (the client's signal; the listener's "response closed"). Each
  * must be held by its owner, as a request's and a listener's are; the deadline is held by the result.
+ * `arrivedAt` (performance.now()): when the request came in. The deadline counts from then, so the
+ * time spent reading and parsing it before any upstream call is part of it. @default now
  */
-export function requestSignal(ends: AbortSignal | readonly AbortSignal[], timeoutMs: number): RequestSignal {
-  const deadline = AbortSignal.timeout(timeoutMs);
+export function requestSignal(ends: AbortSignal | readonly AbortSignal[], timeoutMs: number, arrivedAt = performance.now()): RequestSignal {
+  // AbortSignal.timeout takes whole milliseconds only.
+  const deadline = AbortSignal.timeout(Math.max(0, Math.ceil(timeoutMs - (performance.now() - arrivedAt))));
   const signal = AbortSignal.any([...[ends].flat(), deadline]);
   setMaxListeners(LISTENERS_PER_REQUEST, signal);
   return { signal, deadline };

@@ -87,6 +87,8 @@ interface ServerContext {
   readonly remoteAddress?: string | undefined;
   /** Aborted when the response has gone out or its connection closed: the request's upstream calls still in flight are cancelled. */
   readonly ended?: AbortSignal;
+  /** When the request came in (performance.now()): its deadline counts from then. */
+  readonly arrivedAt?: number;
 }
 
 /** The id the listener gave the request (server context); a UUID for one that came in through `yoga.fetch`. */
@@ -160,12 +162,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     context: (initialContext) => {
       const { request } = initialContext;
       const requestLogger = logger.child({ requestId: requestIdOf(initialContext) });
-      const { remoteAddress, ended } = initialContext as ServerContext;
+      const { remoteAddress, ended, arrivedAt } = initialContext as ServerContext;
       const adapter = adapterFor(request, requestLogger, remoteAddress);
       return createContext(
         deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
         settings,
-        requestSignal(ended ? [request.signal, ended] : request.signal, config.requestTimeoutMs),
+        requestSignal(ended ? [request.signal, ended] : request.signal, config.requestTimeoutMs, arrivedAt),
       );
     },
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
@@ -253,6 +255,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     yoga,
     // Plain Node, before Yoga: what every response needs costs nothing per plugin hook on the warm path.
     listener: (request, response) => {
+      const arrivedAt = performance.now();
       inFlight += 1;
       // A response can go out while calls of its request are still in flight (a failed batch, a field
       // nulled by an error below it): nothing waits for them any more, so they are cancelled.
@@ -277,6 +280,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         requestId,
         remoteAddress: request.socket.remoteAddress,
         ended: ended.signal,
+        arrivedAt,
       } satisfies ServerContext);
     },
     metrics,
