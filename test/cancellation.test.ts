@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from './support/harness.js';
 import { startTestUpstream, type TestUpstream } from './support/test-upstream.js';
+import { until } from './support/until.js';
 
 const LEADS = '{ leads(first: 3) { edges { node { kommoId } } } }';
 /** How soon after its request ended a call must be cancelled. */
@@ -15,15 +16,6 @@ const PROMPTLY_MS = 1_000;
 interface Body {
   data?: Record<string, unknown> | null;
   errors?: { extensions?: { code?: string } }[];
-}
-
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const limit = Date.now() + timeoutMs;
-  while (Date.now() < limit) {
-    if (check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`);
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -13,6 +13,7 @@ import { type Harness, startHarness } from './support/harness.js';
 import { startGatewayProcess } from './support/process.js';
 import { REDIS_MISSING, type RedisProcess, startRedis } from './support/redis.js';
 import { type CancelledRequest, startTestUpstream, type TestUpstream } from './support/test-upstream.js';
+import { until } from './support/until.js';
 
 /** The margin the README promises past LEADGRAPH_REQUEST_TIMEOUT_MS (section "The request deadline"). */
 const MARGIN_MS = 1_000;
@@ -44,15 +45,6 @@ async function timed(url: string, query: string, deadlineMs: number): Promise<Ti
   });
   const body = (await response.json()) as Body;
   return { body, started, elapsedMs: Date.now() - started };
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const limit = Date.now() + timeoutMs;
-  while (Date.now() < limit) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`);
 }
 
 /** One answered request first, so the timed one finds its connection open (a cold start under load is not the gateway's lateness). */
