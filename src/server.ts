@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici';
 import { clientKeyOf } from './clients.js';
 import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
-import { requestSignal } from './deadline.js';
+import { requestEnded, requestSignal } from './deadline.js';
 import { findDomainError } from './errors.js';
 import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -87,6 +87,10 @@ export interface Gateway {
 interface ServerContext {
   readonly requestId?: string;
   readonly remoteAddress?: string | undefined;
+  /** Aborted when the response has gone out or its connection closed: the request's upstream calls still in flight are cancelled. */
+  readonly ended?: AbortSignal;
+  /** When the request came in (performance.now()): its deadline counts from then. */
+  readonly arrivedAt?: number;
 }
 
 /** The id the listener gave the request (server context); a UUID for one that came in through `yoga.fetch`. */
@@ -158,14 +162,14 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       const { request } = initialContext;
       const requestLogger = logger.child({ requestId: requestIdOf(initialContext) });
       const { tenant, createAdapter } = tenantOf(request);
-      const address = (initialContext as ServerContext).remoteAddress;
+      const { remoteAddress: address, ended, arrivedAt } = initialContext as ServerContext;
       const allowance: CallAllowance = { limit: config.maxUpstreamCallsPerRequest, spent: 0 };
       const scope: CallScope = { client: clientKeyOf(tenant.label, request.headers, address), priority: 'client', address, allowance };
       const adapter = createAdapter(transport.upstream.transport(tenant, requestLogger, scope));
       return createContext(
         deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
         settings,
-        requestSignal(request.signal, config.requestTimeoutMs),
+        requestSignal(ended ? [request.signal, ended] : request.signal, config.requestTimeoutMs, arrivedAt),
         {
           sizes: facts.of(tenant.cacheKey),
           allowance,
@@ -259,9 +263,14 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     yoga,
     // Plain Node, before Yoga: what every response needs costs nothing per plugin hook on the warm path.
     listener: (request, response) => {
+      const arrivedAt = performance.now();
       inFlight += 1;
+      // A response can go out while calls of its request are still in flight (a failed batch, a field
+      // nulled by an error below it): nothing waits for them any more, so they are cancelled.
+      const ended = new AbortController();
       response.once('close', () => {
         inFlight -= 1;
+        ended.abort(requestEnded());
       });
       const requestId = requestIdFor(request.headers[REQUEST_ID_HEADER]);
       response.setHeader(REQUEST_ID_HEADER, requestId);
@@ -275,7 +284,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         response.writeHead(refusal.status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end(refusal.body);
         return;
       }
-      void yoga(request, response, { requestId, remoteAddress: request.socket.remoteAddress } satisfies ServerContext);
+      void yoga(request, response, {
+        requestId,
+        remoteAddress: request.socket.remoteAddress,
+        ended: ended.signal,
+        arrivedAt,
+      } satisfies ServerContext);
     },
     metrics,
     cache: transport.cache,

@@ -61,6 +61,26 @@ describe('the request deadline', () => {
     }
   });
 
+  it('counts from when the request arrived (a fraction of a millisecond included), and ends at once one that arrived too long ago', async () => {
+    const { requestSignal } = await import('../src/deadline.js');
+    const client = new AbortController().signal;
+    /** Resolves with how long the signal took to abort, or rejects past `limitMs`. */
+    const abortsWithin = (signal: AbortSignal, limitMs: number) =>
+      new Promise<number>((resolve, reject) => {
+        const started = Date.now();
+        const timer = setTimeout(() => reject(new Error('not aborted')), limitMs);
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve(Date.now() - started);
+        });
+      });
+    const held = requestSignal(client, 300, performance.now() - 200.5);
+    expect(await abortsWithin(held.signal, 250)).toBeLessThan(200);
+    expect((held.signal.reason as Error).name).toBe('TimeoutError');
+    const late = requestSignal(client, 100, performance.now() - 500);
+    expect(await abortsWithin(late.signal, 100)).toBeLessThan(50);
+  });
+
   it('follows the client going away before the deadline', async () => {
     const { requestSignal } = await import('../src/deadline.js');
     const client = new AbortController();

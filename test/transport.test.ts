@@ -120,6 +120,30 @@ describe('the upstream cache', () => {
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(aborted).toBe(true);
   });
+
+  it('starts a new load for a caller that comes after every caller of the old one has gone, instead of joining its cancellation', async () => {
+    const cache = createUpstreamCache({ maxBytes: 1000 });
+    const signals: AbortSignal[] = [];
+    // The cancelled load takes a while to notice, as one stuck in a Redis command would.
+    const load = (signal: AbortSignal) => {
+      signals.push(signal);
+      return new Promise<{ value: unknown; size: number }>((resolve, reject) => {
+        const timer = setTimeout(() => resolve({ value: `load ${signals.length}`, size: 6 }), 40);
+        signal.addEventListener('abort', () => setTimeout(() => reject(new Error('cancelled')), 20));
+        signal.addEventListener('abort', () => clearTimeout(timer));
+      });
+    };
+    const gone = new AbortController();
+    const first = cache.getOrLoad('k', 1000, load, gone.signal).catch(() => 'first gone');
+    gone.abort();
+    const second = cache.getOrLoad('k', 1000, load, new AbortController().signal);
+    expect(await first).toBe('first gone');
+    expect(await second).toEqual({ value: 'load 2', outcome: 'miss' });
+    expect(signals.map((signal) => signal.aborted)).toEqual([true, false]);
+    // The cancelled load settling later does not drop the new one's entry.
+    const third = await cache.getOrLoad('k', 1000, load, new AbortController().signal);
+    expect(third).toEqual({ value: 'load 2', outcome: 'hit' });
+  });
 });
 
 describe('upstream error bodies', () => {

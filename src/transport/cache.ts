@@ -17,6 +17,13 @@ interface Entry {
 
 export type CacheOutcome = 'hit' | 'miss' | 'coalesced';
 
+interface Flight {
+  readonly promise: Promise<unknown>;
+  readonly controller: AbortController;
+  /** Callers with a signal still waiting for it. */
+  waiters: number;
+}
+
 export interface UpstreamCache {
   /**
    * The cached value for `key`, or the result of `load` (run once however many callers ask at the
@@ -36,8 +43,12 @@ export function createUpstreamCache(options: CacheOptions): UpstreamCache {
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>(); // insertion order = recency order
   // A load in flight is shared; it is aborted only when every caller waiting for it has gone away.
-  const inFlight = new Map<string, { promise: Promise<unknown>; controller: AbortController; waiters: number }>();
+  const inFlight = new Map<string, Flight>();
   let bytes = 0;
+  /** Drops `flight` from the loads in flight, unless another load for its key has taken its place. */
+  const forget = (key: string, flight: Flight): void => {
+    if (inFlight.get(key) === flight) inFlight.delete(key);
+  };
 
   const remove = (key: string): void => {
     const entry = entries.get(key);
@@ -78,10 +89,8 @@ export function createUpstreamCache(options: CacheOptions): UpstreamCache {
         const started = { promise, controller, waiters: 0 };
         flight = started;
         inFlight.set(key, started);
-        promise.then(
-          () => inFlight.delete(key),
-          () => inFlight.delete(key),
-        );
+        const settled = (): void => forget(key, started);
+        promise.then(settled, settled);
       }
       const shared = flight;
       shared.waiters += 1;
@@ -90,7 +99,11 @@ export function createUpstreamCache(options: CacheOptions): UpstreamCache {
       const aborted = new Promise<never>((_, reject) => {
         onAbort = () => {
           shared.waiters -= 1;
-          if (shared.waiters === 0) shared.controller.abort(signal.reason);
+          if (shared.waiters === 0) {
+            // A caller that comes now starts a load of its own instead of joining one being cancelled.
+            forget(key, shared);
+            shared.controller.abort(signal.reason);
+          }
           reject(signal.reason);
         };
         signal.addEventListener('abort', onAbort, { once: true });

@@ -14,8 +14,10 @@ export interface SharedCacheOptions {
 
 /**
  * A body another replica stored is answered from Redis. On a miss one replica takes the fetch lock
- * and fetches; the others wait for its result, and fetch themselves when none comes in time. Redis
- * trouble never fails a call: the store answers "nothing" and the call goes on to the upstream.
+ * and fetches; the others wait for its result (each within its own request's signal), one of them
+ * takes the lock over when the holder lets go without a result, and they fetch themselves when none
+ * comes within lockMs. Redis trouble never fails a call: the store answers "nothing" and the call goes
+ * on to the upstream.
  */
 export function sharedCache(options: SharedCacheOptions): Layer {
   const { store, lockMs } = options;
@@ -31,10 +33,15 @@ export function sharedCache(options: SharedCacheOptions): Layer {
     const key = createHash('sha256').update(cacheKey(request)).digest('hex');
     const cached = await store.get(key);
     if (cached !== null) return fromStore(cached);
-    const token = await store.lock(key, lockMs);
-    if (token === null && store.up) {
-      const body = await store.waitFor(key, lockMs, request.signal);
-      if (body !== null) return fromStore(body);
+    let token = await store.lock(key, lockMs);
+    // Another replica is fetching it: wait for its body, and take over when it lets go without one (its
+    // fetch failed, or the request behind it ended) rather than wait out lockMs for nothing.
+    const until = Date.now() + lockMs;
+    while (token === null && store.up) {
+      const waited = await store.waitFor(key, until - Date.now(), request.signal);
+      if (waited.outcome === 'arrived') return fromStore(waited.body);
+      if (waited.outcome === 'gave-up') break;
+      token = await store.lock(key, lockMs);
     }
     try {
       const result = await next(request);

@@ -29,12 +29,25 @@ export interface SharedStore {
   /** Takes the fetch lock for `key`; false when another replica holds it (or Redis is down). */
   lock(key: string, ttlMs: number): Promise<string | null>;
   unlock(key: string, token: string): Promise<void>;
-  /** Waits (polling) for another replica's result for `key`, up to `waitMs`; null when none came. */
-  waitFor(key: string, waitMs: number, signal?: AbortSignal): Promise<string | null>;
+  /**
+   * Waits (polling) for the replica holding the fetch lock of `key`, up to `waitMs` or until `signal`
+   * aborts (rejecting with its reason): its result, or word that it let go of the lock without one.
+   */
+  waitFor(key: string, waitMs: number, signal?: AbortSignal): Promise<LockWait>;
   /** The budget slot for a credential: ms to wait, or RateLimitExceeded; null when Redis is down. */
   reserve(key: string, limit: number, windowMs: number, maxWaitMs: number): Promise<number | null>;
   close(): Promise<void>;
 }
+
+/**
+ * How a wait for another replica's fetch ended: its body arrived; it released the lock without storing
+ * one (its fetch failed or was cancelled, its body was too large, or the lock expired); or the wait gave
+ * up (`waitMs` passed, or Redis went down).
+ */
+export type LockWait = { readonly outcome: 'arrived'; readonly body: string } | { readonly outcome: 'released' | 'gave-up' };
+
+/** How often a replica waiting for another's fetch looks again. */
+const LOCK_POLL_MS = 25;
 
 // KEYS[1]: the credential's sorted set of grant times. ARGV: limit, window, maxWait, member.
 // Uses Redis's clock, so replicas with drifting clocks still share one window.
@@ -126,13 +139,15 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore {
       );
     },
     async waitFor(key, waitMs, signal) {
-      const deadline = Date.now() + waitMs;
-      while (Date.now() < deadline && up) {
-        await sleep(25, signal);
-        const body = await this.get(key);
-        if (body !== null) return body;
+      const until = Date.now() + waitMs;
+      while (Date.now() < until && up) {
+        await sleep(Math.min(LOCK_POLL_MS, Math.max(0, until - Date.now())), signal);
+        // Both in one round trip; the holder stores its body before it releases the lock.
+        const [body, holder] = await attempt(() => redis.mget(`${PREFIX}cache:${key}`, `${PREFIX}lock:${key}`), [null, 'unknown']);
+        if (typeof body === 'string') return { outcome: 'arrived', body };
+        if (holder === null) return { outcome: 'released' };
       }
-      return null;
+      return { outcome: 'gave-up' };
     },
     async reserve(key, limit, windowMs, maxWaitMs) {
       const reply = await attempt(

@@ -1,10 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import type { SharedStore } from '../../src/transport/shared.js';
+import type { LockWait, SharedStore } from '../../src/transport/shared.js';
 import { sharedCache } from '../../src/transport/shared-cache.js';
 import { callRequest, json, scripted } from './fakes.js';
 
-/** An in-memory stand-in for Redis that records what the layer asks of it. */
-function fakeStore(options: { up?: boolean; lockedByOther?: boolean; arrives?: string | null } = {}) {
+/**
+ * An in-memory stand-in for Redis that records what the layer asks of it. `lockedByOther`: the lock is
+ * another replica's (for that many attempts, when a number); `waits`: how each wait for it ends.
+ */
+function fakeStore(
+  options: { up?: boolean; lockedByOther?: boolean | number; arrives?: string | null; waits?: LockWait['outcome'][] } = {},
+) {
+  let lockAttempts = 0;
+  const waits = [...(options.waits ?? [])];
   const bodies = new Map<string, string>();
   const log: string[] = [];
   const store: SharedStore = {
@@ -19,16 +26,22 @@ function fakeStore(options: { up?: boolean; lockedByOther?: boolean; arrives?: s
     },
     async lock() {
       log.push('lock');
-      return options.lockedByOther || !(options.up ?? true) ? null : 'token-1';
+      lockAttempts += 1;
+      const { lockedByOther = false } = options;
+      const held = typeof lockedByOther === 'number' ? lockAttempts <= lockedByOther : lockedByOther;
+      return held || !(options.up ?? true) ? null : 'token-1';
     },
     async unlock(_key, token) {
       log.push(`unlock ${token}`);
     },
-    async waitFor(key) {
+    async waitFor(key): Promise<LockWait> {
       log.push('wait');
       const body = options.arrives ?? null;
-      if (body !== null) bodies.set(key, body);
-      return body;
+      if (body !== null) {
+        bodies.set(key, body);
+        return { outcome: 'arrived', body };
+      }
+      return { outcome: waits.shift() === 'released' ? 'released' : 'gave-up' };
     },
     reserve: async () => null,
     close: async () => undefined,
@@ -90,6 +103,14 @@ describe('the shared cache layer', () => {
     const call = sharedCache({ store, ttlMs: TTL, lockMs: 1_000 })(next);
     expect((await call(callRequest())).value).toBe('mine');
     expect(log).toEqual(['get', 'lock', 'wait', 'set "mine" 5000']);
+  });
+
+  it('takes the lock over when its holder lets go without a result, and waits again while another replica holds it', async () => {
+    const { store, log } = fakeStore({ lockedByOther: 2, waits: ['released', 'released'] });
+    const next = scripted(json('mine'));
+    const call = sharedCache({ store, ttlMs: TTL, lockMs: 1_000 })(next);
+    expect((await call(callRequest())).value).toBe('mine');
+    expect(log).toEqual(['get', 'lock', 'wait', 'lock', 'wait', 'lock', 'set "mine" 5000', 'unlock token-1']);
   });
 
   it('goes straight on to the upstream while Redis is down, and not at all for a class with TTL 0', async () => {

@@ -36,6 +36,7 @@ export interface InjectedFault {
   readonly times?: number;
   readonly status?: number;
   readonly retryAfterSeconds?: number;
+  /** slow: the delay before the normal answer; error, rate-limit, bad-json, html-403: before the fault's answer (a slow failure). */
   readonly delayMs?: number;
 }
 
@@ -59,6 +60,15 @@ export interface TestRequest {
   readonly at: number;
 }
 
+/** A request whose client closed the connection before it was answered: the gateway cancelled it (or gave up on it). */
+export interface CancelledRequest {
+  readonly endpoint: string;
+  readonly query: Readonly<Record<string, string>>;
+  /** When it arrived and when its client went away (Date.now). */
+  readonly arrivedAt: number;
+  readonly closedAt: number;
+}
+
 export interface TestUpstream extends TestTenant {
   readonly url: string;
   /** Every request answered, in order. */
@@ -67,7 +77,11 @@ export interface TestUpstream extends TestTenant {
   count(endpoint?: string): number;
   /** The most requests it was answering at once since the last reset. */
   readonly maxInFlight: number;
-  /** Clears the request log, `maxInFlight` and `rateLimitViolations`. */
+  /** Requests it is answering (or hanging on) right now. */
+  readonly inFlight: number;
+  /** Requests whose client went away before their answer was written, in the order they went. */
+  readonly cancelled: CancelledRequest[];
+  /** Clears the request log, the cancelled log, `maxInFlight` and `rateLimitViolations`. */
   reset(): void;
   setLatency(ms: number): void;
   /** Faults to inject from now on (replaces the previous ones; none to turn them off). */
@@ -124,6 +138,7 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
   const envelopes: Partial<Record<V4Endpoint, Envelope>> = { ...options.envelopes };
   const demo = createDemoHandler({ tenants, envelopes, maxLimit: options.maxLimit });
   const requests: TestRequest[] = [];
+  const cancelled: CancelledRequest[] = [];
   const draw = mulberry32(options.seed ?? 42);
   let faults: { fault: InjectedFault; hits: number }[] = [];
   let limiter: { limiter: RateLimiter; windowMs: number } | null = null;
@@ -217,14 +232,31 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
       }, fault.delayMs ?? 1000);
       return;
     }
+    if (fault && fault.kind !== 'hang' && fault.delayMs !== undefined) {
+      setTimeout(() => {
+        if (!response.destroyed) void respond(request, response, url, fault, at);
+      }, fault.delayMs);
+      return;
+    }
     void respond(request, response, url, fault, at);
   };
 
   const server = await listenOnLoopback((request, response) => {
     inFlight += 1;
     maxInFlight = Math.max(maxInFlight, inFlight);
+    const arrivedAt = Date.now();
     response.once('close', () => {
       inFlight -= 1;
+      // Closed before end() was called: the client went away first (or the test upstream closed).
+      if (!response.writableEnded) {
+        const url = new URL(request.url ?? '/', 'http://test.invalid');
+        cancelled.push({
+          endpoint: endpointOf(url.pathname),
+          query: Object.fromEntries(url.searchParams),
+          arrivedAt,
+          closedAt: Date.now(),
+        });
+      }
     });
     const at = Date.now();
     if (latencyMs > 0) setTimeout(() => start(request, response, at), latencyMs);
@@ -239,8 +271,13 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
     get maxInFlight() {
       return maxInFlight;
     },
+    get inFlight() {
+      return inFlight;
+    },
+    cancelled,
     reset: () => {
       requests.length = 0;
+      cancelled.length = 0;
       maxInFlight = inFlight;
       rateLimitViolations = 0;
     },
