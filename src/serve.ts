@@ -40,7 +40,17 @@ export async function serve(): Promise<void> {
 
   const dispatcher = createUpstreamAgent(config.upstreamTimeoutMs);
   const gateway = createGateway(config, { dispatcher, logger });
-  const server = createServer(gateway.listener);
+  // A client that sends its body slowly cannot hold a request past the deadline (Node's default allows 300 s):
+  // the whole request, body included, must have arrived within the deadline.
+  const server = createServer(
+    {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: Math.min(config.requestTimeoutMs, 60_000),
+      // Node checks those timeouts this often (30 s by default, which would let a slow body run that much longer).
+      connectionsCheckingInterval: 1000,
+    },
+    gateway.listener,
+  );
   server.on('error', (error: NodeJS.ErrnoException) => {
     const reason = error.code === 'EADDRINUSE' ? 'the port is in use (set PORT)' : error.message;
     process.stderr.write(`leadgraph: cannot listen on ${config.host}:${config.port}: ${reason}\n`);
