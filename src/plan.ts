@@ -16,8 +16,10 @@
  * The estimate assumes every id looked up exists and every filter is applied by the upstream; what it
  * misses, the allowance catches while the request runs (transport/allowance.ts).
  *
- * The walk visits each fragment once per multiplier it is spread under, and runs after the cost limit
- * (plugins/limits.ts), which bounds the document's expanded size: its work is bounded by LEADGRAPH_MAX_COST.
+ * The same field with the same arguments under the same parents is counted once (the request reads it
+ * once): aliases that repeat a field, a fragment spread twice. Fields `@skip`/`@include` leave out are
+ * not counted. Variables are coerced first (their defaults apply). The walk visits each path of fields
+ * once, and runs after the cost limit (plugins/limits.ts), which bounds the document's expanded size.
  */
 import {
   type DocumentNode,
@@ -25,13 +27,18 @@ import {
   type FragmentDefinitionNode,
   type GraphQLCompositeType,
   type GraphQLField,
+  GraphQLIncludeDirective,
   type GraphQLSchema,
+  GraphQLSkipDirective,
+  getDirectiveValues,
   getNamedType,
+  getVariableValues,
   isCompositeType,
   isInterfaceType,
   isObjectType,
   Kind,
   type OperationDefinitionNode,
+  type SelectionNode,
   type SelectionSetNode,
   valueFromAST,
 } from 'graphql';
@@ -110,24 +117,71 @@ const TABLE_OF_TYPE: Readonly<Record<string, 'pipelines' | 'users' | 'leads'>> =
 
 const CONNECTION = 'LeadConnection';
 
-interface Tally {
-  blocks: number;
-  leadIds: number;
-  readonly tables: Set<'pipelines' | 'users'>;
+/**
+ * The operation's variables as execution will see them: defaults applied, values coerced (a single
+ * value where a list is expected becomes a list). Variables that do not coerce are left raw: execution
+ * refuses them anyway.
+ */
+export function coercedVariables(
+  schema: GraphQLSchema,
+  operation: OperationDefinitionNode,
+  raw: Record<string, unknown> | null | undefined,
+): Record<string, unknown> {
+  const result = getVariableValues(schema, operation.variableDefinitions ?? [], raw ?? {});
+  return result.coerced ?? raw ?? {};
 }
+
+/** The operation `operationName` names (or the first one). */
+export function operationOf(document: DocumentNode, operationName: string | null | undefined): OperationDefinitionNode | undefined {
+  return document.definitions.find(
+    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!operationName || d.name?.value === operationName),
+  );
+}
+
+/** Whether `@skip`/`@include` leave a selection in, with these variables. */
+export function isIncluded(node: SelectionNode, variables: Record<string, unknown>): boolean {
+  if (!node.directives?.length) return true;
+  if (getDirectiveValues(GraphQLSkipDirective, node, variables)?.if === true) return false;
+  return getDirectiveValues(GraphQLIncludeDirective, node, variables)?.if !== false;
+}
+
+interface Entry {
+  readonly typename: string;
+  readonly id: string;
+}
+
+/** Parsed once per list: a variable's list is the same object however often the document uses it. */
+const parsedLists = new WeakMap<readonly unknown[], readonly Entry[]>();
+
+function entriesOf(list: readonly unknown[], parse: (item: unknown) => Entry | null): readonly Entry[] {
+  let parsed = parsedLists.get(list);
+  if (!parsed) {
+    parsed = list.flatMap((item) => {
+      const entry = parse(item);
+      return entry ? [entry] : [];
+    });
+    parsedLists.set(list, parsed);
+  }
+  return parsed;
+}
+
+const globalIdEntry = (id: unknown): Entry | null => (typeof id === 'string' ? parseGlobalId(id) : null);
+
+const representationEntry = (representation: unknown): Entry | null => {
+  const { __typename: typename, kommoId } = (representation ?? {}) as { __typename?: unknown; kommoId?: unknown };
+  return typeof typename === 'string' ? { typename, id: String(kommoId) } : null;
+};
 
 export function planCalls(input: PlanInput): CallPlan {
   const { schema, document, source, sizes } = input;
-  const variables = input.variables ?? {};
-  const operation = document.definitions.find(
-    (d): d is OperationDefinitionNode =>
-      d.kind === Kind.OPERATION_DEFINITION && (!input.operationName || d.name?.value === input.operationName),
-  );
+  const operation = operationOf(document, input.operationName);
   const needs = new Set<Fact>();
-  const tally: Tally = { blocks: 0, leadIds: 0, tables: new Set() };
+  // Lead ids are distinct (the request's loader asks for each once); tables once per request.
+  const tally = { blocks: 0, leadIds: new Set<string>(), tables: new Set<'pipelines' | 'users'>() };
   if (!operation) return { calls: 0, blocks: 0, leadIds: 0, tables: [], needs };
   const root = schema.getRootType(operation.operation);
   if (!root) return { calls: 0, blocks: 0, leadIds: 0, tables: [], needs };
+  const variables = coercedVariables(schema, operation, input.variables);
 
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
@@ -137,6 +191,12 @@ export function planCalls(input: PlanInput): CallPlan {
     if (known !== undefined) return Math.max(0, known);
     needs.add(fact);
     return ASSUMED[name];
+  };
+
+  const conditionOf = (name: string | undefined): GraphQLCompositeType | null => {
+    if (!name) return null;
+    const type = schema.getType(name);
+    return type && isCompositeType(type) ? type : null;
   };
 
   // Whether a selection reaches a lead connection (through fragments too): only then does a list's length matter.
@@ -158,11 +218,8 @@ export function planCalls(input: PlanInput): CallPlan {
       } else {
         const fragment = fragments.get(selection.name.value);
         if (fragment && !seen.has(fragment.name.value)) {
-          found = reachesConnection(
-            fragment.selectionSet,
-            conditionOf(fragment.typeCondition.name.value) ?? type,
-            new Set([...seen, fragment.name.value]),
-          );
+          const next = new Set([...seen, fragment.name.value]);
+          found = reachesConnection(fragment.selectionSet, conditionOf(fragment.typeCondition.name.value) ?? type, next);
         }
       }
     }
@@ -170,11 +227,16 @@ export function planCalls(input: PlanInput): CallPlan {
     return found;
   };
 
-  const conditionOf = (name: string | undefined): GraphQLCompositeType | null => {
-    if (!name) return null;
-    const type = schema.getType(name);
-    return type && isCompositeType(type) ? type : null;
-  };
+  /** Whether a connection's selection asks for `totalCount`, through fragments too. */
+  const selectsTotalCount = (set: SelectionSetNode | undefined, seen: ReadonlySet<string>): boolean =>
+    (set?.selections ?? []).some((selection) => {
+      if (!isIncluded(selection, variables)) return false;
+      if (selection.kind === Kind.FIELD) return selection.name.value === 'totalCount';
+      if (selection.kind === Kind.INLINE_FRAGMENT) return selectsTotalCount(selection.selectionSet, seen);
+      const fragment = fragments.get(selection.name.value);
+      if (!fragment || seen.has(fragment.name.value)) return false;
+      return selectsTotalCount(fragment.selectionSet, new Set([...seen, fragment.name.value]));
+    });
 
   const argument = (field: FieldNode, definition: GraphQLField<unknown, unknown>, name: string): unknown => {
     const node = field.arguments?.find((arg) => arg.name.value === name);
@@ -193,7 +255,7 @@ export function planCalls(input: PlanInput): CallPlan {
     const pageSize = Math.max(0, Math.min(requested, input.maxPageSize));
     let blocks = Math.ceil((pageSize + 1) / source.blockSize);
     if (cursor || typeof last === 'number') blocks += 1;
-    if (field.selectionSet?.selections.some((s) => s.kind === Kind.FIELD && s.name.value === 'totalCount')) blocks += cursor ? 2 : 1;
+    if (selectsTotalCount(field.selectionSet, new Set())) blocks += cursor ? 2 : 1;
     return { blocks, pageSize };
   };
 
@@ -207,48 +269,40 @@ export function planCalls(input: PlanInput): CallPlan {
   };
 
   /** Leads and tables behind a list of global ids or entity representations. */
-  const byType = (typenames: readonly string[], multiplier: number): void => {
-    for (const typename of typenames) {
+  const byType = (entries: readonly Entry[]): void => {
+    for (const { typename, id } of entries) {
       const table = TABLE_OF_TYPE[typename];
-      if (table === 'leads') tally.leadIds += multiplier;
+      if (table === 'leads') tally.leadIds.add(id);
       else if (table) tally.tables.add(table);
     }
   };
 
-  const memo = new Map<string, { blocks: number; leadIds: number; tables: readonly ('pipelines' | 'users')[] }>();
-  const walk = (set: SelectionSetNode | undefined, type: GraphQLCompositeType, multiplier: number, seen: ReadonlySet<string>): void => {
+  // A field is read once per path of fields and arguments from the root, however often the document
+  // names it (aliases with the same arguments, a fragment spread twice): each path is walked once, so a
+  // fragment that spreads the next one twice, twenty deep, is linear.
+  const walkedPaths = new Set<string>();
+  const walk = (
+    set: SelectionSetNode | undefined,
+    type: GraphQLCompositeType,
+    multiplier: number,
+    path: string,
+    seen: ReadonlySet<string>,
+  ): void => {
     if (!set || multiplier <= 0) return;
     for (const selection of set.selections) {
+      if (!isIncluded(selection, variables)) continue;
       if (selection.kind === Kind.INLINE_FRAGMENT) {
-        walk(selection.selectionSet, conditionOf(selection.typeCondition?.name.value) ?? type, multiplier, seen);
+        walk(selection.selectionSet, conditionOf(selection.typeCondition?.name.value) ?? type, multiplier, path, seen);
         continue;
       }
       if (selection.kind === Kind.FRAGMENT_SPREAD) {
         const fragment = fragments.get(selection.name.value);
         if (!fragment || seen.has(fragment.name.value)) continue;
-        // Spread twice under the same multiplier (and parent), a fragment costs twice: tally it again, but
-        // from the first walk's result, so a fragment that spreads the next one twice, twenty deep, is linear.
-        const key = `${fragment.name.value}\u0000${type.name}\u0000${multiplier}`;
-        const before = { blocks: tally.blocks, leadIds: tally.leadIds };
-        const cached = memo.get(key);
-        if (cached) {
-          tally.blocks += cached.blocks;
-          tally.leadIds += cached.leadIds;
-          for (const table of cached.tables) tally.tables.add(table);
-          continue;
-        }
-        const tablesBefore = new Set(tally.tables);
-        walk(
-          fragment.selectionSet,
-          conditionOf(fragment.typeCondition.name.value) ?? type,
-          multiplier,
-          new Set([...seen, fragment.name.value]),
-        );
-        memo.set(key, {
-          blocks: tally.blocks - before.blocks,
-          leadIds: tally.leadIds - before.leadIds,
-          tables: [...tally.tables].filter((table) => !tablesBefore.has(table)),
-        });
+        const key = `${path}\u0000...${fragment.name.value}`;
+        if (walkedPaths.has(key)) continue;
+        walkedPaths.add(key);
+        const condition = conditionOf(fragment.typeCondition.name.value) ?? type;
+        walk(fragment.selectionSet, condition, multiplier, path, new Set([...seen, fragment.name.value]));
         continue;
       }
       const definition = fieldOf(type, selection);
@@ -259,6 +313,13 @@ export function planCalls(input: PlanInput): CallPlan {
       const table = TABLE_OF_FIELD[coordinate];
       if (table) tally.tables.add(table);
       if (!isCompositeType(named)) continue;
+      const args = selection.arguments?.length
+        ? JSON.stringify(definition.args.map((arg) => argument(selection, definition, arg.name) ?? null))
+        : '';
+      const fieldPath = `${path}/${coordinate}${args}`;
+      const again = walkedPaths.has(fieldPath);
+      walkedPaths.add(fieldPath);
+      if (again) continue; // the same field, arguments and parents: the same reads, already counted
 
       let childMultiplier = multiplier;
       if (named.name === CONNECTION) {
@@ -267,49 +328,40 @@ export function planCalls(input: PlanInput): CallPlan {
         tally.blocks += pages * blocks;
         childMultiplier = pages * pageSize;
       } else if (coordinate === 'Query.lead') {
-        tally.leadIds += multiplier;
+        const id = argument(selection, definition, 'kommoId');
+        if (typeof id === 'string') tally.leadIds.add(id);
       } else if (coordinate === 'Query.node') {
         const id = argument(selection, definition, 'id');
-        const parsed = typeof id === 'string' ? parseGlobalId(id) : null;
-        byType(parsed ? [parsed.typename] : [], multiplier);
-      } else if (coordinate === 'Query.nodes') {
-        const ids = argument(selection, definition, 'ids');
-        const typenames = (Array.isArray(ids) ? ids : []).flatMap((id) => {
-          const parsed = typeof id === 'string' ? parseGlobalId(id) : null;
-          return parsed ? [parsed.typename] : [];
-        });
-        byType(typenames, multiplier);
-        childMultiplier = multiplier * Math.max(1, typenames.length);
-      } else if (coordinate === 'Query._entities') {
-        const representations = argument(selection, definition, 'representations');
-        const typenames = (Array.isArray(representations) ? representations : []).flatMap((representation) => {
-          const typename = (representation as { __typename?: unknown } | null)?.__typename;
-          return typeof typename === 'string' ? [typename] : [];
-        });
-        byType(typenames, multiplier);
-        childMultiplier = multiplier * Math.max(1, typenames.length);
+        byType(entriesOf([id], globalIdEntry));
+      } else if (coordinate === 'Query.nodes' || coordinate === 'Query._entities') {
+        const list = argument(selection, definition, coordinate === 'Query.nodes' ? 'ids' : 'representations');
+        const entries = entriesOf(Array.isArray(list) ? list : [], coordinate === 'Query.nodes' ? globalIdEntry : representationEntry);
+        byType(entries);
+        childMultiplier = multiplier * Math.max(1, entries.length);
       } else if (reachesConnection(selection.selectionSet, named, new Set())) {
         // A list's length matters only where something under it costs calls per item.
         if (coordinate === 'Query.pipelines') childMultiplier = multiplier * size('pipelines', 'pipelines');
         else if (coordinate === 'Query.users') childMultiplier = multiplier * size('users', 'users');
         else if (coordinate === 'Pipeline.statuses') childMultiplier = multiplier * size('statusesPerPipeline', 'pipelines');
       }
-      walk(selection.selectionSet, named, childMultiplier, seen);
+      walk(selection.selectionSet, named, childMultiplier, fieldPath, seen);
     }
   };
-  walk(operation.selectionSet, root, 1, new Set());
+  walk(operation.selectionSet, root, 1, '', new Set());
+
+  const leadIds = tally.leadIds.size;
   // The table's size matters only where it changes the price (V4: from five ids on).
   if (
-    tally.leadIds > 0 &&
+    leadIds > 0 &&
     source.lookupsNeedTableSize &&
     sizes.leadBlocks === undefined &&
-    source.lookupCalls(tally.leadIds, undefined) !== source.lookupCalls(tally.leadIds, 1)
+    source.lookupCalls(leadIds, undefined) !== source.lookupCalls(leadIds, 1)
   ) {
     needs.add('leadTable');
   }
-  const lookups = tally.leadIds > 0 ? source.lookupCalls(tally.leadIds, sizes.leadBlocks) : 0;
+  const lookups = leadIds > 0 ? source.lookupCalls(leadIds, sizes.leadBlocks) : 0;
   const tables = [...tally.tables].sort();
-  return { calls: tally.blocks + lookups + tables.length, blocks: tally.blocks, leadIds: tally.leadIds, tables, needs };
+  return { calls: tally.blocks + lookups + tables.length, blocks: tally.blocks, leadIds, tables, needs };
 }
 
 function fieldOf(type: GraphQLCompositeType, field: FieldNode): GraphQLField<unknown, unknown> | undefined {

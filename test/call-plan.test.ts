@@ -93,6 +93,49 @@ describe('the upstream call plan', () => {
   });
 });
 
+describe('the plan reads the document as execution will', () => {
+  const plan = (text: string, variables?: Record<string, unknown>) =>
+    planCalls({
+      schema: subgraphSchema,
+      document: parse(text),
+      variables,
+      source: { blockSize: 500, lookupCalls: (ids) => ids, lookupsNeedTableSize: false },
+      sizes: { users: 30, pipelines: 4, statuses: 20, statusesPerPipeline: 6 },
+      defaultPageSize: 50,
+      maxPageSize: 250,
+    });
+
+  it('leaves out what @include and @skip leave out, with the variables and their defaults', () => {
+    const text = 'query U($more: Boolean = false) { users { name leads(first: 2) @include(if: $more) { edges { cursor } } } }';
+    expect(plan(text).calls).toBe(1);
+    expect(plan(text, { more: true }).calls).toBe(31);
+    expect(plan('{ users { leads(first: 2) @skip(if: true) { edges { cursor } } } }').calls).toBe(1);
+  });
+
+  it("counts a variable's default like a value sent", () => {
+    const ids = Array.from({ length: 7 }, (_, i) => Buffer.from(`Lead:${30000001 + i}`).toString('base64'));
+    expect(plan(`query Q($ids: [ID!]! = ${JSON.stringify(ids)}) { nodes(ids: $ids) { id } }`)).toMatchObject({ calls: 7, leadIds: 7 });
+  });
+
+  it('counts a field repeated with the same arguments once, and each distinct id once', () => {
+    const aliases = Array.from({ length: 11 }, (_, i) => `a${i}: leads(first: 10) { totalCount }`).join(' ');
+    expect(plan(`{ ${aliases} }`).calls).toBe(2); // one block, one more for totalCount
+    expect(plan('{ a: leads(first: 10) { totalCount } b: leads(first: 11) { totalCount } }').calls).toBe(4);
+    expect(plan('{ a: lead(kommoId: "1") { name } b: lead(kommoId: "1") { name } c: lead(kommoId: "2") { name } }').leadIds).toBe(2);
+    // The same nested field under two different parents is two reads.
+    expect(
+      plan(
+        '{ a: pipeline(kommoId: "1") { leads(first: 5) { edges { cursor } } } b: pipeline(kommoId: "2") { leads(first: 5) { edges { cursor } } } }',
+      ).calls,
+    ).toBe(3);
+  });
+
+  it('finds totalCount through fragments', () => {
+    expect(plan('{ leads(first: 10) { ... on LeadConnection { totalCount } } }').calls).toBe(2);
+    expect(plan('{ leads(first: 10) { ...C } } fragment C on LeadConnection { totalCount }').calls).toBe(2);
+  });
+});
+
 describe('past the allowance while running: partial data', () => {
   let demo: TestUpstream;
 

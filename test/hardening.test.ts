@@ -598,6 +598,25 @@ describe('query limits', () => {
     expect(body.errors).toBeUndefined();
   });
 
+  it('counts a variable default page size, and one item per id of nodes and _entities', async () => {
+    const defaulted = await ask(
+      harness,
+      'query B($n: Int = 250) { leads(first: $n) { edges { node { kommoId pipeline { leads(first: $n) { edges { node { kommoId name price createdAt } } } } } } } }',
+    );
+    expect(defaulted.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
+    const ids = Array.from({ length: 3000 }, (_, i) => Buffer.from(`Lead:${20000001 + i}`).toString('base64'));
+    harness.demo.reset();
+    const response = await harness.post({
+      query:
+        'query Q($ids: [ID!]!) { nodes(ids: $ids) { ... on Lead { kommoId pipeline { leads(first: 250) { edges { node { kommoId name price } } } } } } }',
+      variables: { ids },
+    });
+    const body = (await response.json()) as Body;
+    expect(body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
+    expect(body.errors?.[0]?.message).toMatch(/costs \d{7,}/);
+    expect(harness.demo.count()).toBe(0);
+  });
+
   it('lets GraphiQL introspect the schema', async () => {
     const { getIntrospectionQuery } = await import('graphql');
     const body = await ask(harness, getIntrospectionQuery());

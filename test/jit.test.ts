@@ -79,8 +79,9 @@ const OPERATIONS: { name: string; query: string; variables?: Record<string, unkn
     }`,
   },
   {
+    // A resolver's BAD_USER_INPUT (the call plan checks `lead(kommoId:)` before execution, not global ids).
     name: 'a bad id argument',
-    query: `{ lead(kommoId: "abc") { name } }`,
+    query: `{ node(id: "bm9wZQ==") { id } }`,
   },
 ];
 

@@ -35,18 +35,16 @@ export function useCallPlan(options: CallPlanOptions): Plugin<Context> {
           maxPageSize: options.maxPageSize,
           check,
         });
-      let estimate = plan();
-      if (estimate.calls > context.allowance.limit || estimate.needs.size > 0) {
-        // Before a refusal or a read, the arguments are checked as the resolvers would: bad input is
-        // BAD_USER_INPUT and costs nothing. Otherwise the resolvers report it, with its path, as always.
-        try {
-          plan(options.check);
-        } catch (error) {
-          const domain = findDomainError(error);
-          if (!domain) throw error;
-          setResultAndStopExecution({ errors: [new GraphQLError(domain.message, { extensions: domain.extensions })] });
-          return;
-        }
+      // The arguments are checked as the resolvers would, in the same walk: a bad one is BAD_USER_INPUT
+      // and costs nothing (no read to learn a size, no call that the refusal would throw away).
+      let estimate: CallPlan;
+      try {
+        estimate = plan(options.check);
+      } catch (error) {
+        const domain = findDomainError(error);
+        if (!domain) throw error;
+        setResultAndStopExecution({ errors: [new GraphQLError(domain.message, { extensions: domain.extensions })] });
+        return;
       }
       if (estimate.needs.size > 0) {
         // Reads the request makes anyway (memoized in its context): a failure surfaces where execution needs the table.

@@ -33,6 +33,7 @@ import {
 import type { Plugin, YogaInitialContext } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
 import type { ErrorCode } from '../errors.js';
+import { coercedVariables, operationOf } from '../plan.js';
 
 export interface QueryLimits {
   readonly maxDepth: number;
@@ -130,10 +131,10 @@ export function operationCost(
   variables: Record<string, unknown> | null | undefined,
   limits: Pick<QueryLimits, 'defaultPageSize' | 'maxPageSize'>,
 ): number {
-  const operation = document.definitions.find(
-    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION && (!operationName || d.name?.value === operationName),
-  );
+  const operation = operationOf(document, operationName);
   if (!operation) return 0;
+  // As execution will see them: a variable's default counts like a value sent.
+  const values = coercedVariables(schema, operation, variables);
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
   // A fragment's cost is linear in the multiplier it is spread under: measured once and reused, so a
@@ -143,13 +144,24 @@ export function operationCost(
     const typeInfo = new TypeInfo(schema);
     const multipliers: number[] = [1];
     let cost = 0;
+    const listArgumentLength = (field: FieldNode): number | null => {
+      const args = typeInfo.getFieldDef()?.args ?? [];
+      for (const def of args) {
+        if (!isListType(getNullableType(def.type))) continue;
+        const node = field.arguments?.find((arg) => arg.name.value === def.name);
+        if (!node) continue;
+        const value = valueFromAST(node.value, def.type, values);
+        if (Array.isArray(value)) return value.length;
+      }
+      return null;
+    };
     const pageSize = (field: FieldNode): number => {
       const args = typeInfo.getFieldDef()?.args ?? [];
       const read = (name: string): number | null => {
         const node = field.arguments?.find((arg) => arg.name.value === name);
         const def = args.find((arg) => arg.name === name);
         if (!node || !def) return null;
-        const value = valueFromAST(node.value, def.type, variables ?? {});
+        const value = valueFromAST(node.value, def.type, values);
         return typeof value === 'number' ? value : null;
       };
       const size = read('first') ?? read('last') ?? limits.defaultPageSize;
@@ -166,7 +178,10 @@ export function operationCost(
             const type = typeInfo.getType() as GraphQLOutputType | null;
             const named = type ? getNamedType(type) : null;
             let factor = 1;
+            const items = listArgumentLength(field);
             if (named && isObjectType(named) && named.name.endsWith('Connection')) factor = pageSize(field);
+            // `nodes(ids:)`, `_entities(representations:)`: one item per id asked for.
+            else if (type && isListType(getNullableType(type)) && items !== null) factor = Math.max(1, items);
             else if (type && isListType(getNullableType(type)) && named && isObjectType(named) && fansOut(named)) factor = LIST_ESTIMATE;
             multipliers.push(outer * factor);
             return undefined;

@@ -2,11 +2,13 @@
  * The credentials layer: what a credential may cost before the upstream has accepted it.
  * - Once the upstream answers 401 for a credential, further calls with it fail at once for a while,
  *   with the same error, instead of asking again (the same wrong secret costs one call).
- * - Upstream 401s are budgeted per account (the client id, without the secret) and per remote
- *   address: past `failuresPerMinute` of either in a rolling minute, calls with a credential the
- *   upstream has not accepted yet are refused without asking. A client guessing secrets (each guess a
- *   credential of its own) then costs the upstream a few calls a minute, not one per guess; a
- *   credential the upstream already accepted is never held back by someone else's guesses.
+ * - Upstream 401s are budgeted per network (the remote address's /24, or /64 for IPv6: rotating
+ *   addresses within one network gains nothing) and per account (the client id, without the
+ *   secret) from that network: past `failuresPerMinute` of either in a rolling minute, calls with a
+ *   credential the upstream has not accepted yet are refused without asking. A client guessing
+ *   secrets (each guess a credential of its own) then costs the upstream a few calls a minute, not
+ *   one per guess. Guesses from one network never lock an account out of another network, and a
+ *   credential the upstream already accepted is never held back by anyone's guesses.
  * - Calls in flight are bounded per credential (its share of the upstream connections), and every
  *   credential not accepted yet shares one such share: a flood of guesses cannot take the
  *   connections other tenants' calls need.
@@ -91,10 +93,10 @@ export function rejectedCredentials(options: RejectedCredentialsOptions): Layer 
     const list = (failures.get(key) ?? []).filter((time) => time > at - FAILURE_WINDOW_MS);
     return list;
   };
-  const failureKeys = (request: CallRequest): string[] => [
-    `account:${request.tenant.accountKey}`,
-    ...(request.scope.address ? [`address:${request.scope.address}`] : []),
-  ];
+  const failureKeys = (request: CallRequest): string[] => {
+    const network = networkOf(request.scope.address);
+    return [`network:${network}`, `account:${request.tenant.accountKey}|${network}`];
+  };
 
   const checkFailureBudget = (request: CallRequest): void => {
     const limit = options.failuresPerMinute;
@@ -106,7 +108,7 @@ export function rejectedCredentials(options: RejectedCredentialsOptions): Layer 
       throw refused(
         new DomainError(
           'UNAUTHENTICATED',
-          `Too many failed authentications for this ${key.startsWith('account:') ? 'client id' : 'address'} in the last minute; retry in ${retryAfter} s with the right credentials`,
+          `Too many failed authentications ${key.startsWith('account:') ? 'for this client id from this network' : 'from this network'} in the last minute; retry in ${retryAfter} s with the right credentials`,
           { retryAfter, http: { status: 401 } },
         ),
       );
@@ -157,3 +159,18 @@ export function rejectedCredentials(options: RejectedCredentialsOptions): Layer 
 }
 
 const asError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason)));
+
+/**
+ * The network an address belongs to, for the failure budget: IPv4 /24, IPv6 /64 (an IPv4-mapped IPv6
+ * address counts as IPv4). Addresses within one are one client's to rotate.
+ */
+export function networkOf(address: string | undefined): string {
+  if (!address) return 'unknown';
+  const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}$/i.exec(address);
+  if (v4) return `${v4[1]}.${v4[2]}.${v4[3]}.0/24`;
+  const [head = '', tail] = address.toLowerCase().split('::');
+  const groups = head.split(':').filter((group) => group !== '');
+  // With `::`, the groups it stands for are zeros: pad to four from the front part only.
+  const prefix = [...groups, ...(tail !== undefined ? ['0', '0', '0', '0'] : [])].slice(0, 4).map((group) => group.replace(/^0+(?=.)/, ''));
+  return `${prefix.join(':')}::/64`;
+}

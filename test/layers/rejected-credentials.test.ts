@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UpstreamError } from '../../src/errors.js';
 import { isRefused } from '../../src/transport/call.js';
-import { rejectedCredentials } from '../../src/transport/rejected-credentials.js';
+import { networkOf, rejectedCredentials } from '../../src/transport/rejected-credentials.js';
 import { callRequest, json, scripted, tenant } from './fakes.js';
 
 const unauthorized = () =>
@@ -39,7 +39,7 @@ describe('the rejected-credentials layer', () => {
     expect(next.calls.map((request) => request.tenant.credentialKey)).toEqual(['credential-wrong', 'credential-right', 'credential-right']);
   });
 
-  it('budgets failed authentications per account and per address, never holding back a credential it accepted', async () => {
+  it('budgets failed authentications per network and per account from it, never holding back a credential it accepted', async () => {
     let now = 0;
     const next = async (request: Parameters<ReturnType<typeof scripted>>[0]) => {
       if (request.tenant.credentialKey.startsWith('credential-guess')) throw unauthorized();
@@ -54,12 +54,17 @@ describe('the rejected-credentials layer', () => {
     const refusedUnasked = await call(guess(3)).catch((error: unknown) => error);
     expect(refusedUnasked).toMatchObject({ code: 'UNAUTHENTICATED', extensions: { retryAfter: 60 } });
     expect(isRefused(refusedUnasked)).toBe(true);
-    // Another account from another address is not affected; the accepted credential neither.
-    const elsewhere = callRequest({ tenant: tenant('new'), scope: { client: 'c', priority: 'client', address: '10.0.0.2' } });
+    // Another network is not affected, for another account or for the guessed one; the accepted credential neither.
+    const elsewhere = callRequest({ tenant: tenant('new'), scope: { client: 'c', priority: 'client', address: '10.0.1.2' } });
     expect(await call(elsewhere)).toEqual(json('ok'));
+    const ownerElsewhere = callRequest({
+      tenant: { ...tenant('right-2'), accountKey: 'account-a' },
+      scope: { client: 'c', priority: 'client', address: '192.168.7.7' },
+    });
+    expect(await call(ownerElsewhere)).toEqual(json('ok'));
     expect(await call(callRequest({ tenant: { ...tenant('right'), accountKey: 'account-a' } }))).toEqual(json('ok'));
-    // The same address guessing under another account is still over its budget.
-    const otherAccount = callRequest({ tenant: tenant('guess-x'), scope: { client: 'c', priority: 'client', address: '10.0.0.1' } });
+    // Another address of the same network, under another account, is still over the network's budget.
+    const otherAccount = callRequest({ tenant: tenant('guess-x'), scope: { client: 'c', priority: 'client', address: '10.0.0.99' } });
     await expect(call(otherAccount)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
     // A minute later the budget is back.
     now = 61_000;
@@ -91,5 +96,14 @@ describe('the rejected-credentials layer', () => {
     }
     await Promise.all(calls);
     expect(most).toBe(2);
+  });
+
+  it('groups addresses by network: IPv4 /24, IPv6 /64, IPv4-mapped as IPv4', () => {
+    expect(networkOf('10.1.2.3')).toBe('10.1.2.0/24');
+    expect(networkOf('::ffff:10.1.2.200')).toBe('10.1.2.0/24');
+    expect(networkOf('2001:db8:0:1:aaaa::1')).toBe('2001:db8:0:1::/64');
+    expect(networkOf('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(networkOf('::1')).toBe('0:0:0:0::/64');
+    expect(networkOf(undefined)).toBe('unknown');
   });
 });

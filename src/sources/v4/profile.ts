@@ -68,7 +68,12 @@ function v4Tenant(baseUrl: string, credentials: V4Credentials): Tenant {
 function requestCredentials(request: Request): V4Credentials {
   const read = (header: string): string | null => {
     const value = request.headers.get(header)?.trim();
-    return value && value.length <= 512 && !/[\r\n]/.test(value) ? value : null;
+    if (value && value.length > 512) {
+      throw new DomainError('UNAUTHENTICATED', `The ${header} header is longer than 512 characters: send the credential itself`, {
+        http: { status: 401 },
+      });
+    }
+    return value && !/[\r\n]/.test(value) ? value : null;
   };
   const values = {
     clientId: read(CREDENTIAL_HEADERS.clientId),
