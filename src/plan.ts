@@ -38,6 +38,7 @@ import {
   isObjectType,
   Kind,
   type OperationDefinitionNode,
+  print,
   type SelectionNode,
   type SelectionSetNode,
   valueFromAST,
@@ -313,8 +314,9 @@ export function planCalls(input: PlanInput): CallPlan {
       const table = TABLE_OF_FIELD[coordinate];
       if (table) tally.tables.add(table);
       if (!isCompositeType(named)) continue;
+      // The arguments as written (a variable by its name): cheap however long the list it holds.
       const args = selection.arguments?.length
-        ? JSON.stringify(definition.args.map((arg) => argument(selection, definition, arg.name) ?? null))
+        ? `(${selection.arguments.map((arg) => `${arg.name.value}:${print(arg.value)}`).join(',')})`
         : '';
       const fieldPath = `${path}/${coordinate}${args}`;
       const again = walkedPaths.has(fieldPath);
