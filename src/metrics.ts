@@ -7,6 +7,8 @@ export interface Metrics {
   readonly upstreamCalls: Counter<'endpoint' | 'status'>;
   readonly upstreamDuration: Histogram<'endpoint'>;
   readonly upstreamRetries: Counter<'endpoint'>;
+  /** Requests refused by the call plan (`plan`) and calls refused past a request's allowance (`execution`). */
+  readonly callLimit: Counter<'stage'>;
   readonly cacheLookups: Counter<'class' | 'outcome'>;
   readonly cacheBytes: Gauge;
   readonly limiterWaits: Counter;
@@ -44,6 +46,12 @@ export function createMetrics(): Metrics {
       name: 'leadgraph_upstream_retries_total',
       help: 'Upstream calls retried after a network error, timeout, 5xx or 429.',
       labelNames: ['endpoint'],
+      registers,
+    }),
+    callLimit: new Counter({
+      name: 'leadgraph_upstream_call_limit_total',
+      help: 'UPSTREAM_CALL_LIMIT: requests refused before any call by their estimate (stage="plan"), and calls refused past a request allowance while it ran (stage="execution").',
+      labelNames: ['stage'],
       registers,
     }),
     cacheLookups: new Counter({

@@ -203,7 +203,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         maxPageSize: config.maxPageSize,
       }),
       // After the limits: their cost rule bounds the document the plan walks. Before the metrics, like them.
-      useCallPlan({ defaultPageSize: config.defaultPageSize, maxPageSize: config.maxPageSize, check: checkArguments(settings) }),
+      useCallPlan({
+        defaultPageSize: config.defaultPageSize,
+        maxPageSize: config.maxPageSize,
+        check: checkArguments(settings),
+        onRefused: () => metrics.callLimit.inc({ stage: 'plan' }),
+      }),
       useGraphQLMetrics(metrics),
       ...(config.jit ? [useCompiledQueries(logger)] : []),
       useCachedResultBodies(),

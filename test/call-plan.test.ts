@@ -55,6 +55,8 @@ describe('the upstream call plan', () => {
     demo.reset();
     expect((await ask(harness, USERS_WITH_LEADS)).errors?.[0]?.extensions?.code).toBe('UPSTREAM_CALL_LIMIT');
     expect(demo.count()).toBe(0);
+    const metrics = await (await fetch(harness.url.replace('/graphql', '/metrics'))).text();
+    expect(metrics).toMatch(/leadgraph_upstream_call_limit_total\{stage="plan"\} 2/);
   });
 
   it('lets a request within the limit run, and counts what the caches answer as free', async () => {
@@ -169,7 +171,9 @@ describe('past the allowance while running: partial data', () => {
     });
     demo.reset();
     const body = await ask(exact, query);
+    const metrics = await (await fetch(exact.url.replace('/graphql', '/metrics'))).text();
     await exact.close();
+    expect(metrics).toMatch(/leadgraph_upstream_call_limit_total\{stage="execution"\} [1-9]/);
     const rowsNeeded = demo.requests.length;
     // The request made exactly its allowance of calls, no more.
     expect(rowsNeeded).toBe(estimate);

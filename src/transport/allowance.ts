@@ -7,11 +7,12 @@
 import { DomainError } from '../errors.js';
 import { type Layer, refused } from './call.js';
 
-export function allowance(): Layer {
+export function allowance(options: { readonly onRefused?: () => void } = {}): Layer {
   return (next) => async (request) => {
     const granted = request.scope.allowance;
     if (granted) {
       if (granted.spent >= granted.limit) {
+        options.onRefused?.();
         throw refused(
           new DomainError(
             'UPSTREAM_CALL_LIMIT',

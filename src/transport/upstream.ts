@@ -83,7 +83,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       }),
       // Below the caches (their answers are free), above the retries (a retried call counts once): the request's allowance.
       // Below the rejected credentials: a call that layer answers costs nothing.
-      allowance(),
+      allowance({ onRefused: () => metrics.callLimit.inc({ stage: 'execution' }) }),
       // Above the budget, so every attempt, retries included, takes a slot of its own.
       retry({ retries: options.retries, backoffMs: options.backoffMs, maxWaitMs: options.maxWaitMs, upstreamName, random: options.random }),
       // Below the retries, so it sees each attempt's 429; above the budget, so a cooling account spends no slot.
