@@ -99,19 +99,29 @@ const requestIdOf = (context: object): string => requestIdFor((context as Server
 /** The tenant part of a response-cache key and ETag: the start of the session id, itself a hash (the tenant's cache key). */
 const tenantPrefix = (sessionId: string): string => sessionId.slice(0, 16);
 
-/** Expected failures (domain errors) go out as they are; anything else is masked by Yoga and logged. */
-function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error {
-  const domain = findDomainError(error);
-  if (domain)
-    return error instanceof Error && error !== domain ? error : new GraphQLError(domain.message, { extensions: domain.extensions });
-  // graphql-js reports variables that do not coerce without a code: they are the client's bad input. Marked on
-  // the error itself: Yoga logs every error its mask replaces as unexpected.
-  if (error instanceof GraphQLError && error.extensions.code === undefined && error.message.startsWith('Variable "$')) {
-    (error.extensions as Record<string, unknown>).code = 'BAD_USER_INPUT';
-    return error;
-  }
-  return maskError(error, message, isDev);
-}
+/**
+ * Expected failures (domain errors) go out as they are; anything else is masked by Yoga and logged. In
+ * multi-tenant mode an upstream 401 is the request's own credentials failing: HTTP 401, like UNAUTHENTICATED.
+ */
+const maskUnexpected =
+  (multiTenant: boolean) =>
+  (error: unknown, message: string, isDev?: boolean): Error => {
+    const domain = findDomainError(error);
+    if (domain) {
+      const out = error instanceof Error && error !== domain ? error : new GraphQLError(domain.message, { extensions: domain.extensions });
+      if (multiTenant && domain.code === 'UPSTREAM_UNAUTHORIZED' && out instanceof GraphQLError) {
+        (out.extensions as Record<string, unknown>).http = { status: 401 };
+      }
+      return out;
+    }
+    // graphql-js reports variables that do not coerce without a code: they are the client's bad input. Marked on
+    // the error itself: Yoga logs every error its mask replaces as unexpected.
+    if (error instanceof GraphQLError && error.extensions.code === undefined && error.message.startsWith('Variable "$')) {
+      (error.extensions as Record<string, unknown>).code = 'BAD_USER_INPUT';
+      return error;
+    }
+    return maskError(error, message, isDev);
+  };
 
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
 export function createGateway(config: Config, deps: GatewayDeps): Gateway {
@@ -179,7 +189,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
     // The page inlines GraphiQL's whole bundle (~9 MB): render it once, not on every visit.
     renderGraphiQL: memoizeByJson(renderGraphiQL, 8),
-    maskedErrors: { maskError: maskUnexpected },
+    maskedErrors: { maskError: maskUnexpected(source.multiTenant) },
     // Order matters where a plugin ends a request or an execution early (the hooks after it do not run):
     // the routes answer before any GraphQL work; the limits refuse before the metrics and compiled
     // execution see an execution (a refused query is neither counted nor compiled). The response cache

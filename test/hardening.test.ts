@@ -339,7 +339,10 @@ describe('multi-tenant mode', () => {
     const query = '{ leads(first: 5) { edges { node { kommoId } } } }';
     expect((await ask(harness, query, headersOf(demo))).errors).toBeUndefined();
     demo.reset();
-    const body = await ask(harness, query, { ...headersOf(demo), 'x-client-secret': 'not-the-secret' });
+    const response = await harness.post({ query }, { ...headersOf(demo), 'x-client-secret': 'not-the-secret' });
+    // The request's own credentials failed: HTTP 401, as for missing ones.
+    expect(response.status).toBe(401);
+    const body = (await response.json()) as Body;
     expect(body.errors?.[0]?.extensions?.code).toBe('UPSTREAM_UNAUTHORIZED');
     expect(demo.requests.map((request) => request.status)).toEqual([401]);
   });
