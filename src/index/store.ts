@@ -208,8 +208,10 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
   /** Walks started before this version lost some of their old keys to the lifetime: their cursors are refused. */
   let oldestWalk = 0;
 
-  const sortedByVersion = new Map<Field, Int32Array>();
-  let sortedVersion = -1;
+  /** Each order's sorted slots, as of a version: brought up to date from the slots touched since. */
+  const sortedCache = new Map<Field, { version: number; slots: Int32Array }>();
+  /** Slots whose sort keys changed, or that were added or removed, by version (for `sorted`). */
+  let touches: { version: number; slot: number }[] = [];
   const views = new Map<string, View>();
 
   const pool = new Map<string, string>();
@@ -329,6 +331,11 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
     version += 1;
     views.clear();
     prune();
+    // The touches only serve orders sorted at an older version: past the table's size, sorting afresh is as cheap.
+    if (touches.length > slotOf.size + 1024) {
+      touches = [];
+      sortedCache.clear();
+    }
   }
 
   function prune(): void {
@@ -359,6 +366,7 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
         const old = keysOf(existing);
         write(existing, lead);
         if (!sameKeys(old, keysOf(existing))) {
+          touch(existing);
           changes.push({ version: version + 1, at, slot: existing, seq: seqCol[existing] as number, old });
         }
       } else {
@@ -373,6 +381,7 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
         kommoIds[slot] = lead.kommoId;
         slotOf.set(lead.kommoId, slot);
         write(slot, lead);
+        touch(slot);
       }
       changed += 1;
     }
@@ -402,6 +411,7 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
       rests[slot] = undefined;
       names[slot] = '';
       free.push(slot);
+      touch(slot);
       removed += 1;
     }
     if (removed > 0) bump();
@@ -410,19 +420,38 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
 
   /** Live slots sorted ascending by (key, kommoId) on the current keys, built once per version and field. */
   function sorted(field: Field): Int32Array {
-    if (sortedVersion !== version) {
-      sortedByVersion.clear();
-      sortedVersion = version;
-    }
-    let slots = sortedByVersion.get(field);
-    if (slots) return slots;
-    slots = new Int32Array(slotOf.size);
-    let i = 0;
-    for (let slot = 0; slot < used; slot += 1) if (kommoIds[slot] !== undefined) slots[i++] = slot;
+    const cached = sortedCache.get(field);
+    if (cached?.version === version) return cached.slots;
     const compare = comparator(currentKey(field));
-    slots.sort(compare);
-    sortedByVersion.set(field, slots);
+    const touched = new Set<number>();
+    for (let i = touches.length - 1; cached && i >= 0 && (touches[i] as { version: number }).version > cached.version; i -= 1) {
+      touched.add((touches[i] as { slot: number }).slot);
+    }
+    let slots: Int32Array;
+    if (cached && touched.size * 8 < slotOf.size) {
+      // Few leads moved: the old order without them, merged with them sorted.
+      const moved = [...touched].filter((slot) => kommoIds[slot] !== undefined).sort(compare);
+      slots = new Int32Array(slotOf.size);
+      let n = 0;
+      let m = 0;
+      for (const slot of cached.slots) {
+        if (touched.has(slot)) continue;
+        while (m < moved.length && compare(moved[m] as number, slot) < 0) slots[n++] = moved[m++] as number;
+        slots[n++] = slot;
+      }
+      while (m < moved.length) slots[n++] = moved[m++] as number;
+    } else {
+      slots = new Int32Array(slotOf.size);
+      let n = 0;
+      for (let slot = 0; slot < used; slot += 1) if (kommoIds[slot] !== undefined) slots[n++] = slot;
+      slots.sort(compare);
+    }
+    sortedCache.set(field, { version, slots });
     return slots;
+  }
+
+  function touch(slot: number): void {
+    touches.push({ version: version + 1, slot });
   }
 
   function currentKey(field: Field): (slot: number) => KeyValue {
@@ -505,20 +534,19 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
     const filter = query.filter ?? {};
     const checks: ((slot: number) => boolean)[] = [];
     if (!query.includeDeleted) checks.push((slot) => deletedCol[slot] === 0);
-    const equal = (key: 'statusId' | 'pipelineId' | 'responsibleUserId' | 'groupId') => {
-      const wanted = filter[key];
-      if (wanted !== undefined) checks.push((slot) => (rests[slot] as Rest)[key] === wanted);
-    };
-    equal('statusId');
-    equal('pipelineId');
-    equal('responsibleUserId');
-    equal('groupId');
-    const { lossReasonId, tagId, tagName, search, price, closedAt } = filter;
+    const { statusId, pipelineId, responsibleUserId, groupId, lossReasonId, tagId, tagName, search, price, closedAt } = filter;
+    if (statusId !== undefined) checks.push((slot) => (rests[slot] as Rest).statusId === statusId);
+    if (pipelineId !== undefined) checks.push((slot) => (rests[slot] as Rest).pipelineId === pipelineId);
+    if (responsibleUserId !== undefined) checks.push((slot) => (rests[slot] as Rest).responsibleUserId === responsibleUserId);
+    if (groupId !== undefined) checks.push((slot) => (rests[slot] as Rest).groupId === groupId);
     if (lossReasonId !== undefined) checks.push((slot) => (rests[slot] as Rest).lossReason?.kommoId === lossReasonId);
     if (tagId !== undefined) checks.push((slot) => (rests[slot] as Rest).tags.some((tag) => tag.kommoId === tagId));
     if (tagName !== undefined) {
+      // Tags are interned: find the ones with the name once, then test leads by identity.
       const wanted = tagName.toLowerCase();
-      checks.push((slot) => (rests[slot] as Rest).tags.some((tag) => tag.name.toLowerCase() === wanted));
+      const named = new Set<Tag | IdName>();
+      for (const [key, tag] of objects) if (key.startsWith('t\u0000') && (tag as Tag).name.toLowerCase() === wanted) named.add(tag);
+      checks.push((slot) => (rests[slot] as Rest).tags.some((tag) => named.has(tag)));
     }
     const range = (column: Float64Array, from: number | undefined, to: number | undefined) => {
       if (from === undefined && to === undefined) return;

@@ -342,6 +342,9 @@ describe('the lead store: a walk while the index refreshes', () => {
         const again = walkForward(store, query, 100);
         expect(again.filter((id) => deleted.has(id))).toEqual([]);
         expect(store.query(query, { first: 1 }, SETTINGS).totalCount).toBe(again.length);
+        // The orders kept up to date across the changes are the orders sorted afresh.
+        const now = store.get(store.ids()).filter(keep) as Lead[];
+        expect(again).toEqual(field ? expectedOrder(now, field, direction) : now.map((lead) => lead.kommoId));
       });
     }
   }
