@@ -447,11 +447,17 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
       slots.sort(compare);
     }
     sortedCache.set(field, { version, slots });
+    // Touches every kept order has taken in are not needed any more.
+    const oldest = Math.min(...[...sortedCache.values()].map((entry) => entry.version));
+    let drop = 0;
+    while (drop < touches.length && (touches[drop] as { version: number }).version <= oldest) drop += 1;
+    if (drop > 0) touches = touches.slice(drop);
     return slots;
   }
 
   function touch(slot: number): void {
-    touches.push({ version: version + 1, slot });
+    // With no order kept, the next one is sorted afresh: nothing to remember.
+    if (sortedCache.size > 0) touches.push({ version: version + 1, slot });
   }
 
   function currentKey(field: Field): (slot: number) => KeyValue {
