@@ -15,6 +15,8 @@ export type ErrorCode =
   // The request's upstream calls (src/plan.ts): refused before any call by its estimate, or past the cap while running.
   | 'UPSTREAM_CALL_LIMIT'
   | 'UNAUTHENTICATED'
+  // The lead index (src/index/store.ts) is at LEADGRAPH_INDEX_MAX_LEADS: the tenant is served without it.
+  | 'INDEX_FULL'
   // Query limits (src/plugins/limits.ts): refused before anything runs upstream.
   | 'QUERY_TOO_DEEP'
   | 'QUERY_TOO_MANY_ALIASES'

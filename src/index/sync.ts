@@ -1,0 +1,156 @@
+/**
+ * Keeps a tenant's lead store in step with its upstream: one full read, then incremental refreshes of
+ * the leads modified since a watermark. Transport-agnostic: the upstream is a `LeadReader`.
+ *
+ * The watermark comes from our own clock, taken when a pass starts, minus an overlap, never from the
+ * newest `updated_at` seen: rows can carry an `updated_at` ahead of our clock, and a warehouse can load
+ * a change hours after the time it carries. Re-reading the overlap costs little: unchanged rows change
+ * nothing in the store (no new version).
+ */
+import { type Lead, mergeLeadFragments } from '../sources/adapter.js';
+import type { LeadStore } from './store.js';
+
+export interface ReaderPage {
+  readonly leads: readonly Lead[];
+  readonly hasMore: boolean;
+}
+
+/** What the sync needs of an upstream, per tenant. */
+export interface LeadReader {
+  /**
+   * Page `page` (0-based) of the leads modified at or after `since` (every lead when null), deleted ones
+   * included where the upstream lists them. A lead's rows (V4: one per tag) are adjacent; they may
+   * straddle two pages.
+   */
+  readPage(since: Date | null, page: number, signal?: AbortSignal): Promise<ReaderPage>;
+  /** The ids of leads deleted since `since`, for an upstream that leaves them out of `readPage` (Kommo). */
+  readDeleted?(since: Date, signal?: AbortSignal): Promise<readonly string[]>;
+}
+
+export interface LeadSyncOptions {
+  readonly store: LeadStore;
+  readonly reader: LeadReader;
+  /**
+   * Subtracted from a pass's start to make the next watermark: it must cover clock skew and, for a
+   * warehouse, its load delay (V4: hours; Kommo: minutes).
+   */
+  readonly overlapMs: number;
+  /** Pages one pass reads at most (a guard against an upstream that never says it is done). @default 1000 */
+  readonly maxPages?: number;
+  /** @default Date.now */
+  readonly clock?: () => number;
+}
+
+export interface SyncReport {
+  readonly kind: 'full' | 'incremental';
+  /** The watermark the pass read from (null for a full read). */
+  readonly since: Date | null;
+  readonly pages: number;
+  /** Leads read (fragments of one lead merged). */
+  readonly leadsRead: number;
+  /** Leads added or changed in the store. */
+  readonly changed: number;
+  /** Leads marked deleted from the upstream's list of deletions. */
+  readonly deleted: number;
+  /** Leads forgotten: absent from two full reads in a row. */
+  readonly removed: number;
+  /** The watermark the next refresh reads from. */
+  readonly watermark: Date;
+}
+
+export interface LeadSync {
+  /** Null until a full read has succeeded. */
+  readonly watermark: Date | null;
+  /**
+   * Reads every lead. A lead absent from this read and the full read before it is removed (an absence
+   * in one read alone may be a row skipped while the upstream's pages shifted).
+   */
+  fullSync(signal?: AbortSignal): Promise<SyncReport>;
+  /** Reads the leads modified since the watermark (a full read when there is none yet). */
+  refresh(signal?: AbortSignal): Promise<SyncReport>;
+}
+
+export const DEFAULT_SYNC_MAX_PAGES = 1000;
+
+export function createLeadSync(options: LeadSyncOptions): LeadSync {
+  const { store, reader, overlapMs } = options;
+  const clock = options.clock ?? Date.now;
+  const maxPages = options.maxPages ?? DEFAULT_SYNC_MAX_PAGES;
+  let watermark: Date | null = null;
+  /** Ids the last full read did not see: removed if the next one does not see them either. */
+  let suspects = new Set<string>();
+  let running: Promise<SyncReport> | null = null;
+
+  /** Reads every page from `since` into the store; returns the ids seen. */
+  async function readAll(since: Date | null, signal: AbortSignal | undefined) {
+    const seen = new Set<string>();
+    let pages = 0;
+    let changed = 0;
+    // The rows of the page's last lead may go on in the next page: they wait for it.
+    let carried: Lead[] = [];
+    for (let page = 0; ; page += 1) {
+      signal?.throwIfAborted();
+      if (page >= maxPages) throw new Error(`The lead sync read ${maxPages} pages and the upstream still reports more`);
+      const result = await reader.readPage(since, page, signal);
+      pages += 1;
+      const leads = [...carried, ...result.leads];
+      const done = !result.hasMore || result.leads.length === 0;
+      const lastId = leads.at(-1)?.kommoId;
+      let cut = leads.length;
+      while (!done && cut > 0 && leads[cut - 1]?.kommoId === lastId) cut -= 1;
+      carried = leads.slice(cut);
+      changed += store.upsert(joinSeen(leads.slice(0, cut), seen));
+      if (done) return { seen, pages, changed };
+    }
+  }
+
+  /**
+   * One pass sees each lead once, but its rows may come in pieces: across a page boundary, or again on a
+   * later page when the upstream's rows shifted. A lead already seen in this pass is merged with what the
+   * store got from the pass so far, not replaced by the piece.
+   */
+  function joinSeen(leads: readonly Lead[], seen: Set<string>): Lead[] {
+    const batch = new Map<string, Lead>();
+    for (const lead of leads) {
+      const known = batch.get(lead.kommoId) ?? (seen.has(lead.kommoId) ? store.get([lead.kommoId])[0] : null);
+      batch.set(lead.kommoId, known ? mergeLeadFragments(known, lead) : lead);
+      seen.add(lead.kommoId);
+    }
+    return [...batch.values()];
+  }
+
+  async function full(signal: AbortSignal | undefined): Promise<SyncReport> {
+    const started = clock();
+    const { seen, pages, changed } = await readAll(null, signal);
+    const absent = store.ids().filter((id) => !seen.has(id));
+    const removed = store.remove(absent.filter((id) => suspects.has(id)));
+    suspects = new Set(absent.filter((id) => !suspects.has(id)));
+    watermark = new Date(started - overlapMs);
+    return { kind: 'full', since: null, pages, leadsRead: seen.size, changed, deleted: 0, removed, watermark };
+  }
+
+  async function incremental(since: Date, signal: AbortSignal | undefined): Promise<SyncReport> {
+    const started = clock();
+    const { seen, pages, changed } = await readAll(since, signal);
+    for (const id of seen) suspects.delete(id);
+    const deleted = reader.readDeleted ? store.markDeleted(await reader.readDeleted(since, signal)) : 0;
+    watermark = new Date(started - overlapMs);
+    return { kind: 'incremental', since, pages, leadsRead: seen.size, changed, deleted, removed: 0, watermark };
+  }
+
+  // One pass at a time per tenant: a caller asking meanwhile shares the pass that runs.
+  function single(run: () => Promise<SyncReport>): Promise<SyncReport> {
+    running ??= run().finally(() => {
+      running = null;
+    });
+    return running;
+  }
+
+  return {
+    get watermark() {
+      return watermark;
+    },
+    fullSync: (signal) => single(() => full(signal)),
+    refresh: (signal) => single(() => (watermark === null ? full(signal) : incremental(watermark, signal))),
+  };
+}
