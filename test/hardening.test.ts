@@ -591,6 +591,31 @@ describe('query limits', () => {
     expect(body.errors).toBeUndefined();
   });
 
+  it('answers every limit code alike: HTTP 400 with application/graphql-response+json, 200 with application/json', async () => {
+    let deep = 'kommoId';
+    for (let i = 0; i < 6; i += 1) deep = `pipeline { leads(first: 1) { edges { node { ${deep} } } } }`;
+    const refused: [string, string][] = [
+      ['QUERY_TOO_DEEP', `{ lead(kommoId: "1") { ${deep} } }`],
+      ['QUERY_TOO_MANY_ALIASES', `{ ${Array.from({ length: 21 }, (_, i) => `a${i}: pipelines { name }`).join(' ')} }`],
+      ['QUERY_TOO_LARGE', `{ pipelines { ${Array.from({ length: 5100 }, () => 'name').join(' ')} } }`],
+      ['QUERY_TOO_COMPLEX', '{ pipelines { statuses { leads(first: 250) { edges { node { kommoId name price tags { name } } } } } } }'],
+      ['GRAPHQL_VALIDATION_FAILED', '{ nope }'],
+    ];
+    const seen: string[] = [];
+    for (const [code, query] of refused) {
+      for (const [accept, status] of [
+        ['application/graphql-response+json', 400],
+        ['application/json', 200],
+      ] as const) {
+        const response = await harness.post({ query }, { accept });
+        const body = (await response.json()) as Body;
+        seen.push(`${code} ${accept} ${response.status} ${body.errors?.[0]?.extensions?.code}`);
+        expect(seen.at(-1)).toBe(`${code} ${accept} ${status} ${code}`);
+      }
+    }
+    expect(seen).toHaveLength(10);
+  });
+
   it('lets GraphiQL introspect the schema', async () => {
     const { getIntrospectionQuery } = await import('graphql');
     const body = await ask(harness, getIntrospectionQuery());
