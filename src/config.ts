@@ -38,6 +38,9 @@ export interface Config {
   readonly responseCacheEntries: number;
   /** `LEADGRAPH_RESPONSE_CACHE_MB`: JSON bytes of whole responses the response cache may hold (default 32). */
   readonly responseCacheMb: number;
+  /** `LEADGRAPH_COMPRESSION` (default true): gzip or brotli, as the client accepts, for bodies of at least `LEADGRAPH_COMPRESSION_MIN_BYTES` (default 1024). */
+  readonly compression: boolean;
+  readonly compressionMinBytes: number;
   /** `LEADGRAPH_JIT`: run queries compiled by graphql-jit (default true; false keeps every operation on the standard executor). */
   readonly jit: boolean;
   /** Query limits: `LEADGRAPH_MAX_DEPTH` (12), `LEADGRAPH_MAX_ALIASES` (20), `LEADGRAPH_MAX_TOKENS` (5000), `LEADGRAPH_MAX_COST` (25000), `LEADGRAPH_MAX_BODY_BYTES` (100000). */
@@ -175,6 +178,8 @@ export function loadConfig(env: Env = process.env): Config {
     cacheMaxMb: readInt(env, 'LEADGRAPH_CACHE_MAX_MB', 128, 1, 65_536),
     responseCacheEntries: readInt(env, 'LEADGRAPH_RESPONSE_CACHE_ENTRIES', 200, 0, 100_000),
     responseCacheMb: readInt(env, 'LEADGRAPH_RESPONSE_CACHE_MB', 32, 1, 65_536),
+    compression: readBool(env, 'LEADGRAPH_COMPRESSION', true),
+    compressionMinBytes: readInt(env, 'LEADGRAPH_COMPRESSION_MIN_BYTES', 1024, 0, 100_000_000),
     jit: readBool(env, 'LEADGRAPH_JIT', true),
     maxDepth: readInt(env, 'LEADGRAPH_MAX_DEPTH', 12, 1, 1000),
     maxAliases: readInt(env, 'LEADGRAPH_MAX_ALIASES', 20, 0, 10_000),

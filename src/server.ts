@@ -85,6 +85,16 @@ const requestIdOf = (context: object): string => requestIdFor((context as { requ
 /** The tenant part of a response-cache key and ETag: the start of the session id, itself a hash (the tenant's cache key). */
 const tenantPrefix = (sessionId: string): string => sessionId.slice(0, 16);
 
+/**
+ * The response cache answers an If-None-Match naming a stored key with a 304 before anything runs, whoever
+ * asks and whatever the entry holds now: that path is dropped. The 304 comes from useCachedResultBodies,
+ * against the ETag of the answer the requesting tenant gets.
+ */
+function withoutEarlyNotModified<P extends { onRequest?: unknown }>(plugin: P): Omit<P, 'onRequest'> {
+  const { onRequest: _dropped, ...rest } = plugin;
+  return rest;
+}
+
 /** Expected failures (domain errors) go out as they are; anything else is masked by Yoga and logged. */
 function maskUnexpected(error: unknown, message: string, isDev?: boolean): Error {
   const domain = findDomainError(error);
@@ -138,6 +148,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     allowedHosts: isLoopbackAddress(config.host) ? config.allowedHosts : null,
   };
   const hostRefusal = hostRefusals(browserPolicy);
+  const vary = ['Accept', ...(config.compression ? ['Accept-Encoding'] : []), ...(source.tenantHeaders ?? [])].join(', ');
+  const varyWithOrigin = `Origin, ${vary}`;
   const yoga = createYoga<Record<string, unknown>, Context>({
     // The subgraph schema: the client contract plus `_service` and `_entities` for a federation gateway.
     schema: subgraphSchema,
@@ -184,42 +196,37 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       }),
       useGraphQLMetrics(metrics),
       ...(config.jit ? [useCompiledQueries(logger)] : []),
-      useCachedResultBodies(),
-      useResponseCache({
-        // Identical queries of one tenant within the cache TTLs get the same answer without executing:
-        // keyed by the tenant (credential + workspace), never shared across tenants, errors never cached.
-        // The plugin answers If-None-Match by looking the ETag up, whoever asks: a 304 only for the
-        // tenant the ETag was made for (its prefix), after its credentials are read; otherwise run as usual.
-        enabled: (request) => {
-          if (!(responseTtlMs > 0 && config.responseCacheEntries > 0)) return false;
-          const etag = request.headers.get('if-none-match');
-          if (!etag) return true;
-          try {
-            return etag.startsWith(`${tenantPrefix(tenantOf(request).tenant.cacheKey)}-`);
-          } catch {
-            return false;
-          }
-        },
-        session: (request) => {
-          try {
-            return tenantOf(request).tenant.cacheKey;
-          } catch {
-            return `unauthenticated:${randomUUID()}`; // never shared; the request fails in the context anyway
-          }
-        },
-        ttl: responseTtlMs,
-        cache: responses,
-        idFields: [],
-        // The tenant is always part of the key. Hashed synchronously (the default awaits WebCrypto on every
-        // request); the key doubles as the ETag, so it must be a header-safe token.
-        buildResponseCacheKey: ({ sessionId, operationName, documentString, variableValues }) =>
-          `${tenantPrefix(sessionId ?? '')}-${createHash('sha256')
-            .update(`${sessionId ?? ''}\u0000${operationName ?? ''}\u0000${documentString}\u0000${JSON.stringify(variableValues ?? {})}`)
-            .digest('hex')}`,
-        invalidateViaMutation: false,
-        includeExtensionMetadata: false,
-        shouldCacheResult: ({ result }) => !result.errors,
+      // ETag, If-None-Match and Cache-Control of the requesting tenant's own answer, and its compressed bytes.
+      useCachedResultBodies({
+        validFor: (cacheKey) => responses.remainingMs(cacheKey),
+        compression: config.compression ? { minBytes: config.compressionMinBytes } : null,
       }),
+      withoutEarlyNotModified(
+        useResponseCache({
+          // Identical queries of one tenant within the cache TTLs get the same answer without executing:
+          // keyed by the tenant (credential + workspace), never shared across tenants, errors never cached.
+          enabled: () => responseTtlMs > 0 && config.responseCacheEntries > 0,
+          session: (request) => {
+            try {
+              return tenantOf(request).tenant.cacheKey;
+            } catch {
+              return `unauthenticated:${randomUUID()}`; // never shared; the request fails in the context anyway
+            }
+          },
+          ttl: responseTtlMs,
+          cache: responses,
+          idFields: [],
+          // The tenant is always part of the key. Hashed synchronously (the default awaits WebCrypto on every
+          // request); the key doubles as the ETag, so it must be a header-safe token.
+          buildResponseCacheKey: ({ sessionId, operationName, documentString, variableValues }) =>
+            `${tenantPrefix(sessionId ?? '')}-${createHash('sha256')
+              .update(`${sessionId ?? ''}\u0000${operationName ?? ''}\u0000${documentString}\u0000${JSON.stringify(variableValues ?? {})}`)
+              .digest('hex')}`,
+          invalidateViaMutation: false,
+          includeExtensionMetadata: false,
+          shouldCacheResult: ({ result }) => !result.errors,
+        }),
+      ),
     ],
     logging: {
       debug: (...args) => logger.debug(args.map(String).join(' ')),
@@ -249,8 +256,11 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       response.setHeader(REQUEST_ID_HEADER, requestId);
       // While draining, no connection is kept alive for a next request: idle ones cannot hold the exit.
       if (draining) response.setHeader('connection', 'close');
-      // The answer differs by origin (CORS headers or none): shared caches must not mix them.
-      if (request.headers.origin !== undefined) response.setHeader('vary', 'Origin');
+      // Nothing is cached unless the answer says so (result-bodies.ts, graphiql.ts).
+      response.setHeader('cache-control', 'no-store');
+      // Every header an answer depends on: the origin (CORS headers or none), the media type, the content
+      // coding, the tenant's credentials. Set here only, so no later header replaces part of it.
+      response.setHeader('vary', request.headers.origin === undefined ? vary : varyWithOrigin);
       // First: a request to a foreign Host (DNS rebinding), or one no URL can be built from, runs nothing.
       const refusal = hostRefusal(request.headers.host);
       if (refusal) {
