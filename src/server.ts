@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { RequestListener } from 'node:http';
 import { useResponseCache } from '@graphql-yoga/plugin-response-cache';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
@@ -10,10 +9,10 @@ import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
 import { requestSignal } from './deadline.js';
 import { findDomainError } from './errors.js';
-import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { corsFor, hostRefusals, isLoopbackAddress, useCsrfPrevention } from './plugins/browsers.js';
 import { useClientErrorLog } from './plugins/client-errors.js';
+import { createGraphiQLPage } from './plugins/graphiql.js';
 import { useInputGuard } from './plugins/input-guard.js';
 import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
@@ -148,6 +147,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     allowedHosts: isLoopbackAddress(config.host) ? config.allowedHosts : null,
   };
   const hostRefusal = hostRefusals(browserPolicy);
+  const compression = config.compression ? { minBytes: config.compressionMinBytes } : null;
+  const graphiqlPage = createGraphiQLPage({ compression });
   const vary = ['Accept', ...(config.compression ? ['Accept-Encoding'] : []), ...(source.tenantHeaders ?? [])].join(', ');
   const varyWithOrigin = `Origin, ${vary}`;
   const yoga = createYoga<Record<string, unknown>, Context>({
@@ -169,8 +170,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       );
     },
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
-    // The page inlines GraphiQL's whole bundle (~9 MB): render it once, not on every visit.
-    renderGraphiQL: memoizeByJson(renderGraphiQL, 8),
+    // A small page; GraphiQL's 9 MB bundle comes as cacheable, compressed assets (src/plugins/graphiql.ts).
+    renderGraphiQL: graphiqlPage.render,
     maskedErrors: { maskError: maskUnexpected },
     // Order matters where a plugin ends a request or an execution early (the hooks after it do not run):
     // the routes answer before any GraphQL work; the limits refuse before the metrics and compiled
@@ -178,6 +179,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     // answers a hit from the request's params, before any of them.
     plugins: [
       useGraphiQLRedirect(),
+      graphiqlPage.plugin,
       useClientErrorLog(logger, requestIdOf),
       // Before the response cache and the limits: their keys and rules recurse into what this refuses.
       useInputGuard(),
@@ -199,7 +201,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       // ETag, If-None-Match and Cache-Control of the requesting tenant's own answer, and its compressed bytes.
       useCachedResultBodies({
         validFor: (cacheKey) => responses.remainingMs(cacheKey),
-        compression: config.compression ? { minBytes: config.compressionMinBytes } : null,
+        compression,
       }),
       withoutEarlyNotModified(
         useResponseCache({
