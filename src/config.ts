@@ -1,5 +1,6 @@
 /** Environment -> one typed, validated, frozen Config. Every problem names its variable. Source settings are read by their profiles. */
 import { ConfigError, type Env, readBool, readInt, readString } from './env.js';
+import { type PersistedDocuments, readPersistedDocuments } from './persisted-documents.js';
 import { profiles, type SourceSettingsUnion } from './sources/profiles.js';
 
 export interface Config {
@@ -61,6 +62,12 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   /** `LEADGRAPH_ALLOWED_HOSTS`: host names (comma-separated) accepted in `Host` besides loopback ones, while listening on loopback. */
   readonly allowedHosts: readonly string[];
+  /** `LEADGRAPH_PERSISTED_DOCUMENTS`: trusted-document manifests (comma-separated files), read at start; null when unset. */
+  readonly persistedDocuments: PersistedDocuments | null;
+  /** `LEADGRAPH_TRUSTED_DOCUMENTS_ONLY` (default false): refuse every document that is not in the manifests (`PERSISTED_QUERY_ONLY`). */
+  readonly trustedDocumentsOnly: boolean;
+  /** `LEADGRAPH_ANY_DOCUMENT_TOKEN`: with trusted documents only, a request whose `x-leadgraph-any-document` header holds it may send any document (GraphiQL for the team). Never logged. */
+  readonly anyDocumentToken: string | null;
   /** `LOG_LEVEL` (default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -117,6 +124,28 @@ function readHosts(env: Env): string[] {
       if (!/^[a-z0-9.-]{1,253}$/.test(item)) throw new ConfigError(name, `"${item.slice(0, 80)}" is not a host name (no port, no scheme)`);
       return item;
     });
+}
+
+function readTrustedDocuments(env: Env): Pick<Config, 'persistedDocuments' | 'trustedDocumentsOnly' | 'anyDocumentToken'> {
+  const persistedDocuments = readPersistedDocuments(env, 'LEADGRAPH_PERSISTED_DOCUMENTS');
+  const trustedDocumentsOnly = readBool(env, 'LEADGRAPH_TRUSTED_DOCUMENTS_ONLY', false);
+  if (trustedDocumentsOnly && !persistedDocuments) {
+    throw new ConfigError(
+      'LEADGRAPH_TRUSTED_DOCUMENTS_ONLY',
+      'is true while LEADGRAPH_PERSISTED_DOCUMENTS names no manifest: nothing could run',
+    );
+  }
+  const anyDocumentToken = readString(env, 'LEADGRAPH_ANY_DOCUMENT_TOKEN') ?? null;
+  if (anyDocumentToken !== null && !trustedDocumentsOnly) {
+    throw new ConfigError(
+      'LEADGRAPH_ANY_DOCUMENT_TOKEN',
+      'works with LEADGRAPH_TRUSTED_DOCUMENTS_ONLY=true only (otherwise any document runs anyway)',
+    );
+  }
+  if (anyDocumentToken !== null && !/^[\x21-\x7e]{16,512}$/.test(anyDocumentToken)) {
+    throw new ConfigError('LEADGRAPH_ANY_DOCUMENT_TOKEN', 'must be 16 to 512 visible ASCII characters, without spaces (a random secret)');
+  }
+  return { persistedDocuments, trustedDocumentsOnly, anyDocumentToken };
 }
 
 const listed = (names: readonly string[]): string => `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
@@ -192,6 +221,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisMaxValueKb: readInt(env, 'LEADGRAPH_REDIS_MAX_VALUE_KB', 2048, 1, 512 * 1024),
     corsOrigins: Object.freeze(readOrigins(env)),
     allowedHosts: Object.freeze(readHosts(env)),
+    ...readTrustedDocuments(env),
     logLevel: logLevel as Config['logLevel'],
   } satisfies Config);
 }

@@ -17,6 +17,7 @@ import { useInputGuard } from './plugins/input-guard.js';
 import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
 import { useGraphiQLRedirect, useGraphQLMetrics, useReadiness } from './plugins/operations.js';
+import { ANY_DOCUMENT_HEADER, useTrustedDocuments } from './plugins/persisted-documents.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './plugins/request-id.js';
 import { createResponseStore, type ResponseStore } from './plugins/response-store.js';
 import { useCachedResultBodies } from './plugins/result-bodies.js';
@@ -149,7 +150,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const hostRefusal = hostRefusals(browserPolicy);
   const compression = config.compression ? { minBytes: config.compressionMinBytes } : null;
   const graphiqlPage = createGraphiQLPage({ compression });
-  const vary = ['Accept', ...(config.compression ? ['Accept-Encoding'] : []), ...(source.tenantHeaders ?? [])].join(', ');
+  const vary = [
+    'Accept',
+    ...(config.compression ? ['Accept-Encoding'] : []),
+    ...(source.tenantHeaders ?? []),
+    ...(config.anyDocumentToken ? [ANY_DOCUMENT_HEADER] : []),
+  ].join(', ');
   const varyWithOrigin = `Origin, ${vary}`;
   const yoga = createYoga<Record<string, unknown>, Context>({
     // The subgraph schema: the client contract plus `_service` and `_entities` for a federation gateway.
@@ -159,6 +165,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     cors: corsFor(browserPolicy),
     // The body limit is LEADGRAPH_MAX_BODY_BYTES, enforced by useQueryLimits without re-streaming every body.
     maxRequestBodySize: false,
+    // A trusted document's id, in the body of a POST (the GraphQL-over-HTTP persisted documents draft).
+    extraParamNames: ['documentId'],
     context: (initialContext) => {
       const { request } = initialContext;
       const requestLogger = logger.child({ requestId: requestIdOf(initialContext) });
@@ -186,6 +194,13 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       // A request a browser sends cross-site without a preflight (a form post, multipart, a GET) must
       // carry a header only a script can set; JSON posts are preflighted anyway.
       useCsrfPrevention(),
+      // Before the response cache and the limits: they read the document an id names.
+      useTrustedDocuments({
+        documents: config.persistedDocuments?.documents ?? new Map(),
+        only: config.trustedDocumentsOnly,
+        anyDocumentToken: config.anyDocumentToken,
+        metrics,
+      }),
       useReadiness(() => !draining, transport.redisState, transport.breakerState),
       useQueryLimits({
         maxDepth: config.maxDepth,

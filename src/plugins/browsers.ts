@@ -32,6 +32,7 @@ const ALLOWED_HEADERS = [
   'graphql-client-name',
   'x-graphql-yoga-csrf',
   'if-none-match',
+  'x-leadgraph-any-document',
   'x-client-id',
   'x-client-secret',
   'x-workspace-id',
