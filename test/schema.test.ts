@@ -40,6 +40,19 @@ describe('the committed schema', () => {
     expect(run.status).toBe(0);
   });
 
+  it("codegen finds the frontend example's typed operations and trusted-documents manifest fresh", () => {
+    const run = spawnSync(
+      process.execPath,
+      ['node_modules/@graphql-codegen/cli/cjs/bin.js', '--config', 'examples/frontend/codegen.ts', '--check'],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    expect(run.stdout + run.stderr).not.toMatch(/stale/);
+    expect(run.status).toBe(0);
+  });
+
   it('documents every type, field, argument and enum value for GraphiQL, the federation internals included', () => {
     const undocumented: string[] = [];
     // The served schema (the client contract plus `_entities`, `_service` and their types).
