@@ -9,6 +9,9 @@ import { type GraphQLSchema, isObjectType, isScalarType, isUnionType } from 'gra
 const NOT_FOR_APPS = 'Used by a federation gateway (Hive Gateway, Apollo Router), not by client apps';
 
 export function describeFederationInternals(schema: GraphQLSchema): GraphQLSchema {
+  // The front page of GraphiQL's docs explorer.
+  schema.description =
+    'leadgraph: Kommo CRM leads with their pipelines, stages, people and tags. Start at Query: `leads` (paged), `lead`, `pipelines`, `users`. The `_entities` and `_service` fields serve federation gateways, not apps.';
   const query = schema.getQueryType()?.getFields();
   const entities = query?._entities;
   if (entities) {
