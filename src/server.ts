@@ -86,13 +86,13 @@ const requestIdOf = (context: object): string => requestIdFor((context as { requ
 const tenantPrefix = (sessionId: string): string => sessionId.slice(0, 16);
 
 /**
- * The response cache answers an If-None-Match naming a stored key with a 304 before anything runs, whoever
- * asks and whatever the entry holds now: that path is dropped. The 304 comes from useCachedResultBodies,
+ * Yoga's response cache without its early 304: it answers an If-None-Match naming a stored key before
+ * anything runs, whoever asks and whatever the entry holds now. The 304 comes from useCachedResultBodies,
  * against the ETag of the answer the requesting tenant gets.
  */
-function withoutEarlyNotModified<P extends { onRequest?: unknown }>(plugin: P): Omit<P, 'onRequest'> {
-  const { onRequest: _dropped, ...rest } = plugin;
-  return rest;
+function useResponseCacheWithoutEarly304(options: Parameters<typeof useResponseCache>[0]) {
+  const { onRequest: _dropped, ...plugin } = useResponseCache(options);
+  return plugin;
 }
 
 /** Expected failures (domain errors) go out as they are; anything else is masked by Yoga and logged. */
@@ -218,32 +218,30 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         validFor: (cacheKey) => responses.remainingMs(cacheKey),
         compression,
       }),
-      withoutEarlyNotModified(
-        useResponseCache({
-          // Identical queries of one tenant within the cache TTLs get the same answer without executing:
-          // keyed by the tenant (credential + workspace), never shared across tenants, errors never cached.
-          enabled: () => responseTtlMs > 0 && config.responseCacheEntries > 0,
-          session: (request) => {
-            try {
-              return tenantOf(request).tenant.cacheKey;
-            } catch {
-              return `unauthenticated:${randomUUID()}`; // never shared; the request fails in the context anyway
-            }
-          },
-          ttl: responseTtlMs,
-          cache: responses,
-          idFields: [],
-          // The tenant is always part of the key. Hashed synchronously (the default awaits WebCrypto on every
-          // request); the key doubles as the ETag, so it must be a header-safe token.
-          buildResponseCacheKey: ({ sessionId, operationName, documentString, variableValues }) =>
-            `${tenantPrefix(sessionId ?? '')}-${createHash('sha256')
-              .update(`${sessionId ?? ''}\u0000${operationName ?? ''}\u0000${documentString}\u0000${JSON.stringify(variableValues ?? {})}`)
-              .digest('hex')}`,
-          invalidateViaMutation: false,
-          includeExtensionMetadata: false,
-          shouldCacheResult: ({ result }) => !result.errors,
-        }),
-      ),
+      useResponseCacheWithoutEarly304({
+        // Identical queries of one tenant within the cache TTLs get the same answer without executing:
+        // keyed by the tenant (credential + workspace), never shared across tenants, errors never cached.
+        enabled: () => responseTtlMs > 0 && config.responseCacheEntries > 0,
+        session: (request) => {
+          try {
+            return tenantOf(request).tenant.cacheKey;
+          } catch {
+            return `unauthenticated:${randomUUID()}`; // never shared; the request fails in the context anyway
+          }
+        },
+        ttl: responseTtlMs,
+        cache: responses,
+        idFields: [],
+        // The tenant is always part of the key. Hashed synchronously (the default awaits WebCrypto on every
+        // request); the key doubles as the ETag, so it must be a header-safe token.
+        buildResponseCacheKey: ({ sessionId, operationName, documentString, variableValues }) =>
+          `${tenantPrefix(sessionId ?? '')}-${createHash('sha256')
+            .update(`${sessionId ?? ''}\u0000${operationName ?? ''}\u0000${documentString}\u0000${JSON.stringify(variableValues ?? {})}`)
+            .digest('hex')}`,
+        invalidateViaMutation: false,
+        includeExtensionMetadata: false,
+        shouldCacheResult: ({ result }) => !result.errors,
+      }),
     ],
     logging: {
       debug: (...args) => logger.debug(args.map(String).join(' ')),

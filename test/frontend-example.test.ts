@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { print } from 'graphql';
@@ -7,31 +6,12 @@ import { createClient, GraphQLRequestError } from '../examples/frontend/src/clie
 import { DashboardDocument, LeadDetailDocument, NextPageDocument } from '../examples/frontend/src/gql/graphql.js';
 import { dashboard, leadDetail, nextPage } from '../examples/frontend/src/pages.js';
 import { expectedLeads, type Harness, startHarness } from './support/harness.js';
+import { runToExit } from './support/process.js';
 
 const MANIFEST = 'examples/frontend/src/gql/persisted-documents.json';
 
-/** Runs the example app's CLI as a user does (`npm run example -- ...`), at most 30 s. */
-function runExample(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/frontend/src/main.ts', ...args], {
-    env: { PATH: process.env.PATH ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => {
-    stdout += String(chunk);
-  });
-  child.stderr.on('data', (chunk) => {
-    stderr += String(chunk);
-  });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** Runs the example app's CLI as a user does (`npm run example -- ...`). */
+const runExample = (args: string[]) => runToExit(process.execPath, ['--import', 'tsx', 'examples/frontend/src/main.ts', ...args]);
 
 describe('the frontend example (examples/frontend)', () => {
   let open: Harness;

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { type Harness, startHarness } from './support/harness.js';
 import { rawRequest } from './support/net.js';
+import { runToExit } from './support/process.js';
 
 const PAGE = 'query Page($first: Int) { leads(first: $first) { edges { node { kommoId name } } } }';
 const PIPELINES = 'query Pipelines { pipelines { kommoId name } }';
@@ -94,21 +94,7 @@ describe('trusted document manifests at start', () => {
 
   it('the process exits at start with one line naming the malformed manifest', async () => {
     const path = file('start.json', '{"abc": ');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      env: { PATH: process.env.PATH ?? '', LEADGRAPH_PERSISTED_DOCUMENTS: path },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk) => {
-      stderr += String(chunk);
-    });
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      child.on('exit', (exitCode) => {
-        clearTimeout(timer);
-        resolve(exitCode);
-      });
-    });
+    const { code, stderr } = await runToExit(process.execPath, ['--import', 'tsx', 'src/main.ts'], { LEADGRAPH_PERSISTED_DOCUMENTS: path });
     expect(code).toBe(2);
     const lines = stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
