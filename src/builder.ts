@@ -48,8 +48,12 @@ export const builder = new SchemaBuilder<{
     pageInfoTypeOptions: { description: 'Where a page sits in its connection (Relay Cursor Connections).', shareable: true },
     nodeQueryOptions: {
       description: 'Fetches any object by its global `id` (the `id` field, not the Kommo id). Null when it does not exist.',
+      args: { id: { description: 'The global id: the `id` field of a Lead, Pipeline, Status or User.' } },
     },
-    nodesQueryOptions: { description: 'Fetches several objects by their global ids, in order; null where one does not exist.' },
+    nodesQueryOptions: {
+      description: 'Fetches several objects by their global ids, in order; null where one does not exist.',
+      args: { ids: { description: 'Global ids (`id` fields), answered in this order.' } },
+    },
     decodeGlobalID: (globalID) => {
       const decoded = parseGlobalId(globalID);
       if (!decoded) throw new BadUserInputError(`"${globalID.slice(0, 60)}" is not an id of this API`, 'id');

@@ -1,5 +1,6 @@
 /** Environment -> one typed, validated, frozen Config. Every problem names its variable. Source settings are read by their profiles. */
 import { ConfigError, type Env, readBool, readInt, readString } from './env.js';
+import { type PersistedDocuments, readPersistedDocuments } from './persisted-documents.js';
 import { profiles, type SourceSettingsUnion } from './sources/profiles.js';
 
 export interface Config {
@@ -49,6 +50,9 @@ export interface Config {
   readonly responseCacheEntries: number;
   /** `LEADGRAPH_RESPONSE_CACHE_MB`: JSON bytes of whole responses the response cache may hold (default 32). */
   readonly responseCacheMb: number;
+  /** `LEADGRAPH_COMPRESSION` (default true): gzip or brotli, as the client accepts, for bodies of at least `LEADGRAPH_COMPRESSION_MIN_BYTES` (default 1024). */
+  readonly compression: boolean;
+  readonly compressionMinBytes: number;
   /** `LEADGRAPH_JIT`: run queries compiled by graphql-jit (default true; false keeps every operation on the standard executor). */
   readonly jit: boolean;
   /** Query limits: `LEADGRAPH_MAX_DEPTH` (12), `LEADGRAPH_MAX_ALIASES` (20), `LEADGRAPH_MAX_TOKENS` (5000), `LEADGRAPH_MAX_COST` (25000), `LEADGRAPH_MAX_BODY_BYTES` (100000). */
@@ -69,6 +73,12 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   /** `LEADGRAPH_ALLOWED_HOSTS`: host names (comma-separated) accepted in `Host` besides loopback ones, while listening on loopback. */
   readonly allowedHosts: readonly string[];
+  /** `LEADGRAPH_PERSISTED_DOCUMENTS`: trusted-document manifests (comma-separated files), read at start; null when unset. */
+  readonly persistedDocuments: PersistedDocuments | null;
+  /** `LEADGRAPH_TRUSTED_DOCUMENTS_ONLY` (default false): refuse every document that is not in the manifests (`PERSISTED_QUERY_ONLY`). */
+  readonly trustedDocumentsOnly: boolean;
+  /** `LEADGRAPH_ANY_DOCUMENT_TOKEN`: with trusted documents only, a request whose `x-leadgraph-any-document` header holds it may send any document (GraphiQL for the team). Never logged. */
+  readonly anyDocumentToken: string | null;
   /** `LOG_LEVEL` (default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -137,6 +147,28 @@ function readShare(env: Env): number {
     throw new ConfigError(name, `expected a number above 0 and at most 1 (e.g. 0.5), got "${raw.slice(0, 40)}"`);
   }
   return value;
+}
+
+function readTrustedDocuments(env: Env): Pick<Config, 'persistedDocuments' | 'trustedDocumentsOnly' | 'anyDocumentToken'> {
+  const persistedDocuments = readPersistedDocuments(env, 'LEADGRAPH_PERSISTED_DOCUMENTS');
+  const trustedDocumentsOnly = readBool(env, 'LEADGRAPH_TRUSTED_DOCUMENTS_ONLY', false);
+  if (trustedDocumentsOnly && !persistedDocuments) {
+    throw new ConfigError(
+      'LEADGRAPH_TRUSTED_DOCUMENTS_ONLY',
+      'is true while LEADGRAPH_PERSISTED_DOCUMENTS names no manifest: nothing could run',
+    );
+  }
+  const anyDocumentToken = readString(env, 'LEADGRAPH_ANY_DOCUMENT_TOKEN') ?? null;
+  if (anyDocumentToken !== null && !trustedDocumentsOnly) {
+    throw new ConfigError(
+      'LEADGRAPH_ANY_DOCUMENT_TOKEN',
+      'works with LEADGRAPH_TRUSTED_DOCUMENTS_ONLY=true only (otherwise any document runs anyway)',
+    );
+  }
+  if (anyDocumentToken !== null && !/^[\x21-\x7e]{16,512}$/.test(anyDocumentToken)) {
+    throw new ConfigError('LEADGRAPH_ANY_DOCUMENT_TOKEN', 'must be 16 to 512 visible ASCII characters, without spaces (a random secret)');
+  }
+  return { persistedDocuments, trustedDocumentsOnly, anyDocumentToken };
 }
 
 const listed = (names: readonly string[]): string => `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
@@ -212,6 +244,8 @@ export function loadConfig(env: Env = process.env): Config {
     cacheMaxMb: readInt(env, 'LEADGRAPH_CACHE_MAX_MB', 128, 1, 65_536),
     responseCacheEntries: readInt(env, 'LEADGRAPH_RESPONSE_CACHE_ENTRIES', 200, 0, 100_000),
     responseCacheMb: readInt(env, 'LEADGRAPH_RESPONSE_CACHE_MB', 32, 1, 65_536),
+    compression: readBool(env, 'LEADGRAPH_COMPRESSION', true),
+    compressionMinBytes: readInt(env, 'LEADGRAPH_COMPRESSION_MIN_BYTES', 1024, 0, 100_000_000),
     jit: readBool(env, 'LEADGRAPH_JIT', true),
     maxDepth: readInt(env, 'LEADGRAPH_MAX_DEPTH', 12, 1, 1000),
     maxAliases: readInt(env, 'LEADGRAPH_MAX_ALIASES', 20, 0, 10_000),
@@ -224,6 +258,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisMaxValueKb: readInt(env, 'LEADGRAPH_REDIS_MAX_VALUE_KB', 2048, 1, 512 * 1024),
     corsOrigins: Object.freeze(readOrigins(env)),
     allowedHosts: Object.freeze(readHosts(env)),
+    ...readTrustedDocuments(env),
     logLevel: logLevel as Config['logLevel'],
   } satisfies Config);
 }

@@ -23,7 +23,10 @@ export type ErrorCode =
   | 'QUERY_TOO_LARGE'
   | 'QUERY_TOO_COMPLEX'
   // A request a browser can send cross-site (form post, multipart, GET) without a script-only header (HTTP 403).
-  | 'CSRF_HEADER_REQUIRED';
+  | 'CSRF_HEADER_REQUIRED'
+  // Trusted documents (src/plugins/persisted-documents.ts): an id no manifest holds; a document that is not trusted (HTTP 400).
+  | 'PERSISTED_QUERY_NOT_FOUND'
+  | 'PERSISTED_QUERY_ONLY';
 
 export class DomainError extends Error {
   readonly code: ErrorCode;

@@ -15,6 +15,8 @@ export interface Metrics {
   readonly limiterWaitSeconds: Histogram;
   readonly limiterRejections: Counter;
   readonly redisUp: Gauge;
+  readonly trustedDocuments: Counter<'document_id'>;
+  readonly trustedDocumentRefusals: Counter<'reason'>;
 }
 
 export function createMetrics(): Metrics {
@@ -80,6 +82,18 @@ export function createMetrics(): Metrics {
     redisUp: new Gauge({
       name: 'leadgraph_redis_up',
       help: '1 while the shared Redis store answers; 0 while the gateway falls back to local state, or runs without LEADGRAPH_REDIS_URL.',
+      registers,
+    }),
+    trustedDocuments: new Counter({
+      name: 'leadgraph_trusted_document_requests_total',
+      help: 'Requests that named a trusted document by its id, by id (ids from the manifests only: bounded).',
+      labelNames: ['document_id'],
+      registers,
+    }),
+    trustedDocumentRefusals: new Counter({
+      name: 'leadgraph_trusted_document_refusals_total',
+      help: 'Requests refused by the trusted documents: not_found (an id no manifest holds), not_trusted (a document sent while only trusted ones run).',
+      labelNames: ['reason'],
       registers,
     }),
   };

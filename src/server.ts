@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { RequestListener } from 'node:http';
 import { useResponseCache } from '@graphql-yoga/plugin-response-cache';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
@@ -11,15 +10,16 @@ import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
 import { requestEnded, requestSignal } from './deadline.js';
 import { findDomainError } from './errors.js';
-import { memoizeByJson } from './memoize.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { corsFor, hostRefusals, isLoopbackAddress, useCsrfPrevention } from './plugins/browsers.js';
 import { useCallPlan } from './plugins/call-plan.js';
 import { useClientErrorLog } from './plugins/client-errors.js';
+import { createGraphiQLPage } from './plugins/graphiql.js';
 import { useInputGuard } from './plugins/input-guard.js';
 import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
 import { useGraphiQLRedirect, useGraphQLMetrics, useReadiness } from './plugins/operations.js';
+import { ANY_DOCUMENT_HEADER, useTrustedDocuments } from './plugins/persisted-documents.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './plugins/request-id.js';
 import { createResponseStore, type ResponseStore } from './plugins/response-store.js';
 import { useCachedResultBodies } from './plugins/result-bodies.js';
@@ -100,6 +100,16 @@ const requestIdOf = (context: object): string => requestIdFor((context as Server
 const tenantPrefix = (sessionId: string): string => sessionId.slice(0, 16);
 
 /**
+ * Yoga's response cache without its early 304: it answers an If-None-Match naming a stored key before
+ * anything runs, whoever asks and whatever the entry holds now. The 304 comes from useCachedResultBodies,
+ * against the ETag of the answer the requesting tenant gets.
+ */
+function useResponseCacheWithoutEarly304(options: Parameters<typeof useResponseCache>[0]) {
+  const { onRequest: _dropped, ...plugin } = useResponseCache(options);
+  return plugin;
+}
+
+/**
  * Expected failures (domain errors) go out as they are; anything else is masked by Yoga and logged. In
  * multi-tenant mode an upstream 401 is the request's own credentials failing: HTTP 401, like UNAUTHENTICATED.
  */
@@ -160,6 +170,15 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     allowedHosts: isLoopbackAddress(config.host) ? config.allowedHosts : null,
   };
   const hostRefusal = hostRefusals(browserPolicy);
+  const compression = config.compression ? { minBytes: config.compressionMinBytes } : null;
+  const graphiqlPage = createGraphiQLPage({ compression });
+  const vary = [
+    'Accept',
+    ...(config.compression ? ['Accept-Encoding'] : []),
+    ...(source.tenantHeaders ?? []),
+    ...(config.anyDocumentToken ? [ANY_DOCUMENT_HEADER] : []),
+  ].join(', ');
+  const varyWithOrigin = `Origin, ${vary}`;
   const yoga = createYoga<Record<string, unknown>, Context>({
     // The subgraph schema: the client contract plus `_service` and `_entities` for a federation gateway.
     schema: subgraphSchema,
@@ -168,6 +187,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     cors: corsFor(browserPolicy),
     // The body limit is LEADGRAPH_MAX_BODY_BYTES, enforced by useQueryLimits without re-streaming every body.
     maxRequestBodySize: false,
+    // A trusted document's id, in the body of a POST (the GraphQL-over-HTTP persisted documents draft).
+    extraParamNames: ['documentId'],
     context: (initialContext) => {
       const { request } = initialContext;
       const requestLogger = logger.child({ requestId: requestIdOf(initialContext) });
@@ -187,8 +208,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       );
     },
     graphiql: { title: 'leadgraph', defaultQuery: EXAMPLE_QUERY },
-    // The page inlines GraphiQL's whole bundle (~9 MB): render it once, not on every visit.
-    renderGraphiQL: memoizeByJson(renderGraphiQL, 8),
+    // A small page; GraphiQL's 9 MB bundle comes as cacheable, compressed assets (src/plugins/graphiql.ts).
+    renderGraphiQL: graphiqlPage.render,
     maskedErrors: { maskError: maskUnexpected(source.multiTenant) },
     // Order matters where a plugin ends a request or an execution early (the hooks after it do not run):
     // the routes answer before any GraphQL work; the limits refuse before the metrics and compiled
@@ -196,12 +217,20 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     // answers a hit from the request's params, before any of them.
     plugins: [
       useGraphiQLRedirect(),
+      graphiqlPage.plugin,
       useClientErrorLog(logger, requestIdOf),
       // Before the response cache and the limits: their keys and rules recurse into what this refuses.
       useInputGuard(),
       // A request a browser sends cross-site without a preflight (a form post, multipart, a GET) must
       // carry a header only a script can set; JSON posts are preflighted anyway.
       useCsrfPrevention(),
+      // Before the response cache and the limits: they read the document an id names.
+      useTrustedDocuments({
+        documents: config.persistedDocuments?.documents ?? new Map(),
+        only: config.trustedDocumentsOnly,
+        anyDocumentToken: config.anyDocumentToken,
+        metrics,
+      }),
       useReadiness(() => !draining, transport.redisState, transport.breakerState),
       useQueryLimits({
         maxDepth: config.maxDepth,
@@ -221,22 +250,15 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       }),
       useGraphQLMetrics(metrics),
       ...(config.jit ? [useCompiledQueries(logger)] : []),
-      useCachedResultBodies(),
-      useResponseCache({
+      // ETag, If-None-Match and Cache-Control of the requesting tenant's own answer, and its compressed bytes.
+      useCachedResultBodies({
+        validFor: (cacheKey) => responses.remainingMs(cacheKey),
+        compression,
+      }),
+      useResponseCacheWithoutEarly304({
         // Identical queries of one tenant within the cache TTLs get the same answer without executing:
         // keyed by the tenant (credential + workspace), never shared across tenants, errors never cached.
-        // The plugin answers If-None-Match by looking the ETag up, whoever asks: a 304 only for the
-        // tenant the ETag was made for (its prefix), after its credentials are read; otherwise run as usual.
-        enabled: (request) => {
-          if (!(responseTtlMs > 0 && config.responseCacheEntries > 0)) return false;
-          const etag = request.headers.get('if-none-match');
-          if (!etag) return true;
-          try {
-            return etag.startsWith(`${tenantPrefix(tenantOf(request).tenant.cacheKey)}-`);
-          } catch {
-            return false;
-          }
-        },
+        enabled: () => responseTtlMs > 0 && config.responseCacheEntries > 0,
         session: (request) => {
           try {
             return tenantOf(request).tenant.cacheKey;
@@ -291,8 +313,11 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       response.setHeader(REQUEST_ID_HEADER, requestId);
       // While draining, no connection is kept alive for a next request: idle ones cannot hold the exit.
       if (draining) response.setHeader('connection', 'close');
-      // The answer differs by origin (CORS headers or none): shared caches must not mix them.
-      if (request.headers.origin !== undefined) response.setHeader('vary', 'Origin');
+      // Nothing is cached unless the answer says so (result-bodies.ts, graphiql.ts).
+      response.setHeader('cache-control', 'no-store');
+      // Every header an answer depends on: the origin (CORS headers or none), the media type, the content
+      // coding, the tenant's credentials. Set here only, so no later header replaces part of it.
+      response.setHeader('vary', request.headers.origin === undefined ? vary : varyWithOrigin);
       // First: a request to a foreign Host (DNS rebinding), or one no URL can be built from, runs nothing.
       const refusal = hostRefusal(request.headers.host);
       if (refusal) {

@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { runToExit } from './support/process.js';
 
 describe('configuration', () => {
   it('defaults to the embedded demo upstream with documented defaults', () => {
@@ -86,24 +86,9 @@ describe('configuration', () => {
   }
 
   it('the process exits with one line naming the variable, and never echoes the secret', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      env: { PATH: process.env.PATH ?? '', V4_CLIENT_ID: 'c1', V4_CLIENT_SECRET: 'topsecret-value-123' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (chunk) => {
-      stderr += String(chunk);
-    });
-    child.stdout.on('data', (chunk) => {
-      stdout += String(chunk);
-    });
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      child.on('exit', (exitCode) => {
-        clearTimeout(timer);
-        resolve(exitCode);
-      });
+    const { code, stdout, stderr } = await runToExit(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      V4_CLIENT_ID: 'c1',
+      V4_CLIENT_SECRET: 'topsecret-value-123',
     });
     expect(code).toBe(2);
     expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^leadgraph: invalid configuration: V4_WORKSPACE_ID: is missing/)]);

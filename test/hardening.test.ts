@@ -252,7 +252,7 @@ describe('the cross-request cache', () => {
         });
         const text = await response.text();
         expect(JSON.parse(text)).toEqual(first); // no internal extensions in the body
-        expect(response.headers.get('etag')).toMatch(/^[0-9a-f]{16}-[0-9a-f]{64}$/);
+        expect(response.headers.get('etag')).toMatch(/^W\/"[0-9a-f]{16}-[0-9a-f]{32}"$/);
         expect(response.headers.get('content-type')).toBe(`${accept && accept !== '*/*' ? accept : 'application/json'}; charset=utf-8`);
       }
       expect(encodes()).toBe(0);
@@ -359,7 +359,7 @@ describe('multi-tenant mode', () => {
     const query = JSON.stringify({ query: '{ pipelines { name } }' });
     const first = await harness.post(query, headersOf(demo));
     const etag = first.headers.get('etag') as string;
-    expect(etag).toMatch(/^[0-9a-f]{16}-[0-9a-f]{64}$/);
+    expect(etag).toMatch(/^W\/"[0-9a-f]{16}-[0-9a-f]{32}"$/);
     expect((await harness.post(query, { ...headersOf(demo), 'if-none-match': etag })).status).toBe(304);
     const wrong = await harness.post(query, { ...headersOf(demo), 'x-client-secret': 'not-the-secret', 'if-none-match': etag });
     expect(wrong.status).not.toBe(304);
@@ -618,6 +618,31 @@ describe('query limits', () => {
     expect(body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX');
     expect(body.errors?.[0]?.message).toMatch(/costs \d{7,}/);
     expect(harness.demo.count()).toBe(0);
+  });
+
+  it('answers every limit code alike: HTTP 400 with application/graphql-response+json, 200 with application/json', async () => {
+    let deep = 'kommoId';
+    for (let i = 0; i < 6; i += 1) deep = `pipeline { leads(first: 1) { edges { node { ${deep} } } } }`;
+    const refused: [string, string][] = [
+      ['QUERY_TOO_DEEP', `{ lead(kommoId: "1") { ${deep} } }`],
+      ['QUERY_TOO_MANY_ALIASES', `{ ${Array.from({ length: 21 }, (_, i) => `a${i}: pipelines { name }`).join(' ')} }`],
+      ['QUERY_TOO_LARGE', `{ pipelines { ${Array.from({ length: 5100 }, () => 'name').join(' ')} } }`],
+      ['QUERY_TOO_COMPLEX', '{ pipelines { statuses { leads(first: 250) { edges { node { kommoId name price tags { name } } } } } } }'],
+      ['GRAPHQL_VALIDATION_FAILED', '{ nope }'],
+    ];
+    const seen: string[] = [];
+    for (const [code, query] of refused) {
+      for (const [accept, status] of [
+        ['application/graphql-response+json', 400],
+        ['application/json', 200],
+      ] as const) {
+        const response = await harness.post({ query }, { accept });
+        const body = (await response.json()) as Body;
+        seen.push(`${code} ${accept} ${response.status} ${body.errors?.[0]?.extensions?.code}`);
+        expect(seen.at(-1)).toBe(`${code} ${accept} ${status} ${code}`);
+      }
+    }
+    expect(seen).toHaveLength(10);
   });
 
   it('lets GraphiQL introspect the schema', async () => {

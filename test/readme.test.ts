@@ -20,7 +20,8 @@ describe('the README', () => {
   for (const example of examples) {
     const name = /query (\w+)/.exec(example)?.[1] ?? 'anonymous';
     it(`example ${name} runs against the demo without errors and returns data`, async () => {
-      const response = await harness.post({ query: example, variables: { after: null } });
+      // Variables the examples declare: a cursor (none: the first page) and a lead (the frontend example's detail page).
+      const response = await harness.post({ query: example, variables: { after: null, kommoId: '20000001' } });
       const body = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown[] };
       expect(body.errors).toBeUndefined();
       expect(Object.keys(body.data ?? {}).length).toBeGreaterThan(0);
@@ -70,6 +71,20 @@ describe('the README', () => {
       ['V4_API_URL', defaults.source.kind === 'v4' ? defaults.source.apiUrl : ''],
     ] as const) {
       expect(readme).toMatch(new RegExp(`\\|\\s*\`${variable}\`\\s*\\|\\s*\`${String(value).replace(/[.]/g, '\\.')}\`\\s*\\|`));
+    }
+  });
+
+  it("shows the frontend example's operation files as they are", () => {
+    const shown = examples.filter((example) => example.startsWith('# examples/frontend/'));
+    expect(shown.length).toBeGreaterThanOrEqual(2);
+    for (const example of shown) {
+      // A block is one or more files, each after a comment line naming it.
+      const parts = example.split(/^# (examples\/frontend\/\S+\.graphql)\n/m).slice(1);
+      expect(parts.length).toBeGreaterThan(0);
+      for (let i = 0; i < parts.length; i += 2) {
+        const file = parts[i] as string;
+        expect(`${(parts[i + 1] as string).trimEnd()}\n`, file).toBe(readFileSync(file, 'utf8'));
+      }
     }
   });
 

@@ -22,7 +22,7 @@ export interface BrowserPolicy {
 const LOCAL_ORIGIN = /^http:\/\/(?:localhost|127\.0\.0\.1|\[::1\]):\d{1,5}$/;
 const LOOPBACK_HOST = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
 
-/** Headers a listed origin may send: content negotiation, the request id, the client name, multi-tenant credentials. */
+/** Headers a listed origin may send: content negotiation, the request id, the client name, the CSRF header, a revalidation, multi-tenant credentials. */
 const ALLOWED_HEADERS = [
   'accept',
   'content-type',
@@ -31,6 +31,8 @@ const ALLOWED_HEADERS = [
   'apollographql-client-version',
   'graphql-client-name',
   'x-graphql-yoga-csrf',
+  'if-none-match',
+  'x-leadgraph-any-document',
   'x-client-id',
   'x-client-secret',
   'x-workspace-id',
@@ -47,7 +49,8 @@ export function corsFor(policy: BrowserPolicy) {
       credentials: true,
       methods: ['GET', 'POST'],
       allowedHeaders: ALLOWED_HEADERS,
-      exposedHeaders: ['x-request-id'],
+      // The ETag too: a client that keeps answers itself revalidates with it.
+      exposedHeaders: ['x-request-id', 'etag'],
       maxAge: 600,
     };
   };

@@ -20,6 +20,8 @@ const CLIENT_CODES = new Set<ErrorCode | 'BAD_REQUEST' | 'GRAPHQL_PARSE_FAILED' 
   'QUERY_TOO_LARGE',
   'QUERY_TOO_COMPLEX',
   'CSRF_HEADER_REQUIRED',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_ONLY',
 ]);
 
 /** True for an error whose code says the client sent something we refuse. */

@@ -62,8 +62,10 @@ const fansOut = (type: GraphQLObjectType): boolean =>
     return isObjectType(named) && named.name.endsWith('Connection');
   });
 
+// HTTP 400 with application/graphql-response+json, 200 with application/json (`spec`), as Yoga answers invalid
+// documents: the cost is refused at execution, where Yoga would otherwise answer 200 either way.
 const limitError = (code: ErrorCode, message: string, node?: OperationDefinitionNode) =>
-  new GraphQLError(message, { ...(node ? { nodes: node } : {}), extensions: { code } });
+  new GraphQLError(message, { ...(node ? { nodes: node } : {}), extensions: { code, http: { status: 400, spec: true } } });
 
 /** The number armor found, from its message ("... exceeded, found 14."). */
 const armorCount = (error: GraphQLError): number | null => {

@@ -18,6 +18,8 @@ export interface ResponseStore extends Cache {
   /** JSON bytes of the results held. */
   readonly bytes: number;
   readonly size: number;
+  /** Milliseconds the entry of this key has left; 0 when there is none. */
+  remainingMs(id: string): number;
 }
 
 export function createResponseStore(options: ResponseStoreOptions): ResponseStore {
@@ -38,6 +40,10 @@ export function createResponseStore(options: ResponseStoreOptions): ResponseStor
     },
     // Nothing invalidates by entity here: no mutations, and entries expire with the upstream cache's TTL.
     invalidate: () => undefined,
+    remainingMs: (id) => {
+      const left = entries.getRemainingTTL(id);
+      return Number.isFinite(left) && left > 0 ? left : 0;
+    },
     get bytes() {
       return entries.calculatedSize;
     },

@@ -1,4 +1,5 @@
 import { builder } from '../builder.js';
+import { describeFederationInternals } from './federation.js';
 import './scalars.js';
 import './values.js';
 import './lead-filter.js';
@@ -17,10 +18,12 @@ builder.queryType({ description: 'Kommo lead data: leads with their pipelines, s
 export const schema = builder.toSchema({ sortSchema: false });
 
 /** The same graph as a Federation v2 subgraph (adds `_service` and `_entities`); this is what the server serves. */
-export const subgraphSchema = builder.toSubGraphSchema({
-  linkUrl: 'https://specs.apollo.dev/federation/v2.6',
-  sortSchema: false,
-});
+export const subgraphSchema = describeFederationInternals(
+  builder.toSubGraphSchema({
+    linkUrl: 'https://specs.apollo.dev/federation/v2.6',
+    sortSchema: false,
+  }),
+);
 
 /** Argument checks the resolvers make, for the call plan to make before any upstream call (src/plan.ts). */
 export function checkArguments(settings: PageSettings): (coordinate: string, argument: (name: string) => unknown) => void {

@@ -70,6 +70,8 @@ export interface SourceRuntime {
   readonly budget: Budget;
   /** How this upstream's answers deviate from plain HTTP (Kommo: 204 as an empty list, `retry_after` in a 429 body). */
   readonly responseRules?: ResponseRules | undefined;
+  /** Request headers that select the tenant (multi-tenant credentials): answers say `Vary` on them. None when the tenant is the server's. */
+  readonly tenantHeaders?: readonly string[] | undefined;
   /** When the gateway stops calling for an account for a cool-down; none for an upstream that does not ban. */
   readonly breaker?: BreakerRules | undefined;
   /** Requests bring their own credentials (multi-tenant mode). */

@@ -143,6 +143,7 @@ export const v4Profile: SourceProfile<V4Settings> = {
       // budget of exactly its limit look like one call too many.
       budget: { limit: settings.ratePerMinute, windowMs: 61_000, variable: 'LEADGRAPH_V4_RATE_PER_MIN' },
       multiTenant: settings.credentialsFromRequest,
+      tenantHeaders: settings.credentialsFromRequest ? Object.values(CREDENTIAL_HEADERS) : [],
       tenantOf(request) {
         let credentials: V4Credentials;
         let tenant: Tenant;
