@@ -36,7 +36,10 @@ describe('the upstream call plan', () => {
   beforeEach(() => demo.reset());
 
   it('refuses a connection under every user before any lead call, with the estimate and the limit', async () => {
-    const body = await ask(harness, USERS_WITH_LEADS);
+    const response = await harness.post({ query: USERS_WITH_LEADS });
+    // Refused before it runs, like the query limits: 400 under application/graphql-response+json (the harness's Accept).
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as Body;
     const users = demo.data.userRows.length;
     expect(body.data ?? null).toBeNull();
     expect(body.errors).toHaveLength(1);

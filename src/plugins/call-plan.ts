@@ -62,6 +62,8 @@ export function useCallPlan(options: CallPlanOptions): Plugin<Context> {
             {
               extensions: {
                 code: 'UPSTREAM_CALL_LIMIT' satisfies ErrorCode,
+                // As the query limits: a request refused before it runs is a 400 under application/graphql-response+json.
+                http: { status: 400, spec: true },
                 estimate: estimate.calls,
                 limit,
                 plan: { leadBlocks: estimate.blocks, leadLookups: estimate.leadIds, tables: estimate.tables },
