@@ -126,22 +126,23 @@ export interface LeadStore {
 }
 
 /** What a lead keeps besides its column values (strings and small objects interned). */
-interface Rest {
-  readonly name: string;
-  readonly pipelineId: string | null;
-  readonly statusId: string | null;
-  readonly responsibleUserId: string | null;
-  readonly createdById: string | null;
-  readonly updatedById: string | null;
-  readonly groupId: string | null;
-  readonly lossReason: IdName | null;
-  readonly tags: readonly Tag[];
-  readonly contactIds: readonly string[];
-  readonly customFields: readonly CustomFieldValue[];
-  readonly score: number | null;
-  readonly laborCostSeconds: number | null;
-  readonly source: IdName | null;
-}
+type Rest = Pick<
+  Lead,
+  | 'name'
+  | 'pipelineId'
+  | 'statusId'
+  | 'responsibleUserId'
+  | 'createdById'
+  | 'updatedById'
+  | 'groupId'
+  | 'lossReason'
+  | 'tags'
+  | 'contactIds'
+  | 'customFields'
+  | 'score'
+  | 'laborCostSeconds'
+  | 'source'
+>;
 
 /** The sort keys of one lead that can change (seq and id cannot). NaN stands for null. */
 interface Keys {

@@ -1,17 +1,9 @@
 /** Generated leads for the index tests and bench: deterministic, with ties, nulls and mixed-case names. */
+import { mulberry32 } from '../../src/demo/data.js';
 import type { Lead, Tag } from '../../src/sources/adapter.js';
 
-/** A small deterministic PRNG (mulberry32). */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The demo's seeded PRNG: the same seed gives the same leads. */
+export const random = mulberry32;
 
 const WORDS = ['Alpha', 'beta', 'GAMMA', 'delta', 'Echo', 'foxtrot', 'Golf', 'hotel', 'India', 'juliet'];
 export const TAGS: readonly Tag[] = [
