@@ -87,8 +87,8 @@ export interface Gateway {
 interface ServerContext {
   readonly requestId?: string;
   readonly remoteAddress?: string | undefined;
-  /** Aborted when the response has gone out or its connection closed: the request's upstream calls still in flight are cancelled. */
-  readonly ended?: AbortSignal;
+  /** A signal aborted when the response has gone out or its connection closed (made on first ask): the request's upstream calls still in flight are cancelled. */
+  readonly ended?: () => AbortSignal;
   /** When the request came in (performance.now()): its deadline counts from then. */
   readonly arrivedAt?: number;
 }
@@ -200,7 +200,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       return createContext(
         deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
         settings,
-        requestSignal(ended ? [request.signal, ended] : request.signal, config.requestTimeoutMs, arrivedAt),
+        requestSignal(ended ? [request.signal, ended()] : request.signal, config.requestTimeoutMs, arrivedAt),
         {
           sizes: facts.of(tenant.cacheKey),
           allowance,
@@ -303,12 +303,18 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       const arrivedAt = performance.now();
       inFlight += 1;
       // A response can go out while calls of its request are still in flight (a failed batch, a field
-      // nulled by an error below it): nothing waits for them any more, so they are cancelled.
-      const ended = new AbortController();
+      // nulled by an error below it): nothing waits for them any more, so they are cancelled. Made only
+      // for a request that builds a context: a warm answer from the response cache pays nothing for it.
+      let ended: AbortController | undefined;
       response.once('close', () => {
         inFlight -= 1;
-        ended.abort(requestEnded());
+        ended?.abort(requestEnded());
       });
+      const endedSignal = (): AbortSignal => {
+        ended ??= new AbortController();
+        if (response.closed) ended.abort(requestEnded());
+        return ended.signal;
+      };
       const requestId = requestIdFor(request.headers[REQUEST_ID_HEADER]);
       response.setHeader(REQUEST_ID_HEADER, requestId);
       // While draining, no connection is kept alive for a next request: idle ones cannot hold the exit.
@@ -327,7 +333,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       void yoga(request, response, {
         requestId,
         remoteAddress: request.socket.remoteAddress,
-        ended: ended.signal,
+        ended: endedSignal,
         arrivedAt,
       } satisfies ServerContext);
     },
