@@ -27,6 +27,8 @@ export interface Config {
   readonly authFailuresPerMinute: number;
   /** `LEADGRAPH_TENANT_CALLS_IN_FLIGHT`: multi-tenant mode, upstream calls in flight per tenant, and for all not yet accepted together (default 8 of the 32 connections). */
   readonly tenantCallsInFlight: number;
+  /** `LEADGRAPH_DEMO_LEADS`: leads of the embedded demo upstream's account (default 3000; up to 1,000,000, to try the gateway at scale offline). */
+  readonly demoLeads: number;
   /** `LEADGRAPH_UPSTREAM_TIMEOUT_MS`: connect, headers and body timeouts of each upstream call (default 10000). */
   readonly upstreamTimeoutMs: number;
   /** `LEADGRAPH_RATE_MAX_WAIT_MS`: longest wait for a budget slot or a 429's Retry-After before failing fast (default 10000). */
@@ -232,6 +234,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxUpstreamCallsPerRequest: readInt(env, 'LEADGRAPH_MAX_UPSTREAM_CALLS_PER_REQUEST', source.callLimit, 1, 100_000),
     authFailuresPerMinute: readInt(env, 'LEADGRAPH_AUTH_FAILURES_PER_MINUTE', 10, 1, 100_000),
     tenantCallsInFlight: readInt(env, 'LEADGRAPH_TENANT_CALLS_IN_FLIGHT', 8, 1, 32),
+    demoLeads: readInt(env, 'LEADGRAPH_DEMO_LEADS', 3000, 1, 1_000_000),
     upstreamTimeoutMs: readInt(env, 'LEADGRAPH_UPSTREAM_TIMEOUT_MS', 10_000, 100, 300_000),
     rateMaxWaitMs: readInt(env, 'LEADGRAPH_RATE_MAX_WAIT_MS', 10_000, 0, 600_000),
     clientBudgetShare: readShare(env),

@@ -28,7 +28,7 @@ export async function serve(): Promise<void> {
   const profile = profileOf(config.source);
   let demo: DemoUpstream | null = null;
   if (config.upstream === 'demo') {
-    demo = await startDemoUpstream();
+    demo = await startDemoUpstream({ leads: config.demoLeads });
     config = { ...config, source: profile.withDemo(config.source, demo) };
     logger.info(
       { upstream: demo.url, api: profile.kind, leads: demo.account.leads.length },

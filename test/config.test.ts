@@ -14,8 +14,12 @@ describe('configuration', () => {
       defaultPageSize: 50,
       maxPageSize: 250,
       upstreamTimeoutMs: 10_000,
+      maxUpstreamCallsPerRequest: 20,
+      demoLeads: 3000,
     });
     expect(Object.isFrozen(config)).toBe(true);
+    expect(loadConfig({ LEADGRAPH_DEMO_LEADS: '100000' }).demoLeads).toBe(100_000);
+    expect(loadConfig({ LEADGRAPH_SOURCE: 'kommo' }).maxUpstreamCallsPerRequest).toBe(35);
   });
 
   it('chooses the Kommo source from its settings, with Kommo defaults', () => {
@@ -65,6 +69,7 @@ describe('configuration', () => {
     ],
     [{ LEADGRAPH_SOURCE: 'kommo', LEADGRAPH_CREDENTIALS_FROM_REQUEST: 'true' }, 'LEADGRAPH_CREDENTIALS_FROM_REQUEST', /v4 source only/],
     [{ LEADGRAPH_SOURCE: 'kommo', LEADGRAPH_UPSTREAM_PAGE_SIZE: '500' }, 'LEADGRAPH_UPSTREAM_PAGE_SIZE', /1 to 250/],
+    [{ LEADGRAPH_DEMO_LEADS: '0' }, 'LEADGRAPH_DEMO_LEADS', /1 to 1000000/],
     [
       { LEADGRAPH_CREDENTIALS_FROM_REQUEST: 'true', V4_CLIENT_ID: 'c', V4_CLIENT_SECRET: 's', V4_WORKSPACE_ID: 'w' },
       'LEADGRAPH_CREDENTIALS_FROM_REQUEST',
