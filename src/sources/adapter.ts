@@ -1,5 +1,6 @@
 /** What a source adapter serves, in domain terms: the interface the V4 and Kommo adapters implement. */
 import { DomainError } from '../errors.js';
+import type { LeadReader } from '../index/sync.js';
 
 export interface IdName {
   readonly kommoId: string;
@@ -143,6 +144,11 @@ export interface LeadAdapter {
   lookupCalls(ids: number, tableBlocks: number | null | undefined): number;
   /** Whether `lookupCalls` depends on the table's size (then the plan learns it when it matters). */
   readonly lookupsNeedTableSize: boolean;
+  /**
+   * How the lead index (src/index/sync.ts) reads this source: its largest pages, filtered to the leads
+   * modified since a watermark, and the deletions the normal list leaves out.
+   */
+  readonly indexReader: LeadReader;
   /** Every pipeline with its statuses (the whole table, however many upstream pages). */
   listPipelines(signal?: AbortSignal): Promise<readonly Pipeline[]>;
   /** Every user (the whole table). */

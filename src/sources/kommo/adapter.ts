@@ -1,5 +1,6 @@
 import { mapWithConcurrency } from '../../concurrency.js';
 import { UpstreamError } from '../../errors.js';
+import type { LeadReader } from '../../index/sync.js';
 import type { JsonGetter, UpstreamQuery } from '../../transport/http.js';
 import {
   isUnresolved,
@@ -100,8 +101,55 @@ export function createKommoAdapter(options: KommoAdapterOptions): LeadAdapter {
     return users;
   };
 
+  const unixSeconds = (date: Date): string => String(Math.floor(date.getTime() / 1000));
+
+  /**
+   * The index's reader: 250 leads a page (Kommo's most), oldest change first; a refresh filters on
+   * `filter[updated_at][from]`. Deleted leads leave the normal list: `readDeleted` lists them with
+   * `with=only_deleted`.
+   */
+  const indexReader: LeadReader = {
+    async readPage(since, page, signal) {
+      const query: Record<string, string> = {
+        with: WITH_LEAD,
+        page: String(page + 1),
+        limit: String(KOMMO_MAX_LIMIT),
+        'order[updated_at]': 'asc',
+      };
+      if (since) query['filter[updated_at][from]'] = unixSeconds(since);
+      const list = await getList(LEADS, 'leads', query, signal, 'leads');
+      const leads = list.items.map(parseLead).filter((lead): lead is Lead => lead !== null);
+      return { leads, hasMore: list.hasNext && list.items.length > 0 };
+    },
+    async readDeleted(since, signal) {
+      const ids: string[] = [];
+      for (let page = 1; page <= MAX_PAGES; page += 1) {
+        const list = await getList(
+          LEADS,
+          'leads',
+          { with: 'only_deleted', page: String(page), limit: String(KOMMO_MAX_LIMIT), 'filter[updated_at][from]': unixSeconds(since) },
+          signal,
+          'leads',
+        );
+        for (const item of list.items) {
+          const lead = parseLead(item);
+          if (lead) ids.push(lead.kommoId);
+        }
+        if (!list.hasNext || list.items.length === 0) return ids;
+      }
+      throw new UpstreamError(
+        'UPSTREAM_BAD_RESPONSE',
+        `Kommo API GET ${LEADS} kept reporting more deleted leads after ${MAX_PAGES} pages`,
+        {
+          endpoint: LEADS,
+        },
+      );
+    },
+  };
+
   return {
     sourceName: SOURCE_NAME,
+    indexReader,
     blockSize,
     filters: kommoFilters,
     deletedLeads: { refuse: 'the Kommo API does not return deleted leads with the others' },

@@ -1,5 +1,6 @@
 import { mapWithConcurrency } from '../../concurrency.js';
 import { UpstreamError } from '../../errors.js';
+import type { LeadReader } from '../../index/sync.js';
 import type { JsonGetter } from '../../transport/http.js';
 import {
   isCallLimit,
@@ -159,8 +160,37 @@ export function createV4Adapter(options: V4AdapterOptions): LeadAdapter {
     return users;
   };
 
+  /**
+   * The index's reader: pages of the largest size the V4 API allows (5000 rows), every row (deleted
+   * ones too, `is_deleted`), filtered by `lastModifiedStart` for a refresh. A lead's rows are merged
+   * within the page; the sync joins a lead that straddles two pages.
+   */
+  const indexReader: LeadReader = {
+    async readPage(since, page, signal) {
+      const params: Record<string, string> = since ? { lastModifiedStart: since.toISOString() } : {};
+      const { rows, more } = await getPage(
+        LEADS,
+        params,
+        page + 1,
+        MAX_LIMIT,
+        (decoded) => ({ rows: decoded.rows, more: decoded.hasNextPage ?? decoded.rows.length >= MAX_LIMIT }),
+        signal,
+      );
+      const leads: Lead[] = [];
+      for (const row of rows) {
+        const lead = parseLeadRow(row);
+        if (!lead) continue;
+        const last = leads.at(-1);
+        if (last && last.kommoId === lead.kommoId) leads[leads.length - 1] = mergeLeadFragments(last, lead);
+        else leads.push(lead);
+      }
+      return { leads, hasMore: more && rows.length > 0 };
+    },
+  };
+
   return {
     sourceName: SOURCE_NAME,
+    indexReader,
     blockSize,
     filters: v4Filters,
     deletedLeads: 'listed',
