@@ -3,7 +3,11 @@
  * total, one cache, and correct answers from every replica when Redis goes away.
  */
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createMetrics } from '../src/metrics.js';
+import { createRateLimiter } from '../src/transport/limiter.js';
+import { createSharedRateLimiter, createSharedStore } from '../src/transport/shared.js';
 import { type Harness, startHarness } from './support/harness.js';
 import { REDIS_MISSING, type RedisProcess, startRedis } from './support/redis.js';
 import { startTestUpstream, type TestUpstream } from './support/test-upstream.js';
@@ -139,5 +143,30 @@ describe.skipIf(REDIS_MISSING !== null)(`three replicas sharing Redis${REDIS_MIS
       await until(
         async () => ((await (await fetch(replica.url.replace('/graphql', '/ready'))).json()) as { redis: string }).redis === 'up',
       );
+  });
+
+  it('give a reserved slot back when its caller goes away before it comes', async () => {
+    const metrics = createMetrics();
+    const store = createSharedStore({ url: redis.url, timeoutMs: 500, maxValueBytes: 1024, logger: pino({ level: 'silent' }), metrics });
+    try {
+      await until(() => store.up);
+      const options = { limit: 1, windowMs: 10_000, maxWaitMs: 30_000 };
+      const limiter = createSharedRateLimiter(store, options, createRateLimiter(options));
+      const key = `release-${Date.now()}`;
+      expect(await limiter.acquire(key)).toEqual({ waitedMs: 0 });
+      // The second caller's slot is a window away; it leaves before it comes.
+      const leaving = new AbortController();
+      const second = limiter.acquire(key, leaving.signal).catch((error: unknown) => error);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      leaving.abort(new Error('gone'));
+      expect(await second).toMatchObject({ message: 'gone' });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The next caller gets the slot the second gave back (one window after the first), not the one after it.
+      const reserved = await store.reserve(key, options.limit, options.windowMs, options.maxWaitMs);
+      expect(reserved?.waitMs).toBeGreaterThan(9_000);
+      expect(reserved?.waitMs).toBeLessThanOrEqual(10_000);
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -34,8 +34,15 @@ export interface SharedStore {
    * aborts (rejecting with its reason): its result, or word that it let go of the lock without one.
    */
   waitFor(key: string, waitMs: number, signal?: AbortSignal): Promise<LockWait>;
-  /** The budget slot for a credential: ms to wait, or RateLimitExceeded; null when Redis is down. */
-  reserve(key: string, limit: number, windowMs: number, maxWaitMs: number): Promise<number | null>;
+  /** The budget slot for a credential: ms to wait and the slot's name, or RateLimitExceeded; null when Redis is down. */
+  reserve(
+    key: string,
+    limit: number,
+    windowMs: number,
+    maxWaitMs: number,
+  ): Promise<{ readonly waitMs: number; readonly slot: string } | null>;
+  /** Gives back a reserved slot its caller will not use (it went away while waiting for it). */
+  release(key: string, slot: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -150,14 +157,18 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore {
       return { outcome: 'gave-up' };
     },
     async reserve(key, limit, windowMs, maxWaitMs) {
+      const slot = randomUUID();
       const reply = await attempt(
-        () => redis.eval(RESERVE, 1, `${PREFIX}budget:${key}`, limit, windowMs, maxWaitMs, randomUUID()) as Promise<[number, number]>,
+        () => redis.eval(RESERVE, 1, `${PREFIX}budget:${key}`, limit, windowMs, maxWaitMs, slot) as Promise<[number, number]>,
         null,
       );
       if (reply === null) return null;
       const [granted, waitMs] = reply;
       if (granted !== 1) throw new RateLimitExceeded(Math.max(1, Math.ceil(waitMs / 1000)));
-      return waitMs;
+      return { waitMs, slot };
+    },
+    async release(key, slot) {
+      await attempt(() => redis.zrem(`${PREFIX}budget:${key}`, slot), 0);
     },
     async close() {
       redis.disconnect();
@@ -182,9 +193,18 @@ export function createSharedRateLimiter(
     async acquire(key, signal, request) {
       signal?.throwIfAborted();
       const maxWaitMs = Math.min(options.maxWaitMs, request?.maxWaitMs ?? Number.POSITIVE_INFINITY);
-      const waitMs = await store.reserve(key, options.limit, options.windowMs, maxWaitMs);
-      if (waitMs === null) return fallback.acquire(key, signal, request);
-      if (waitMs > 0) await sleep(waitMs, signal);
+      const reserved = await store.reserve(key, options.limit, options.windowMs, maxWaitMs);
+      if (reserved === null) return fallback.acquire(key, signal, request);
+      const { waitMs, slot } = reserved;
+      if (waitMs > 0) {
+        try {
+          await sleep(waitMs, signal);
+        } catch (error) {
+          // The caller went away before its slot came: the slot goes back to the window for the next call.
+          void store.release(key, slot);
+          throw error;
+        }
+      }
       return { waitedMs: waitMs };
     },
   };

@@ -216,8 +216,9 @@ describe('the fair limiter', () => {
       },
       async reserve(_key: string, _limit: number, _windowMs: number, maxWaitMs: number) {
         reserved.push(maxWaitMs);
-        return up ? 0 : null;
+        return up ? { waitMs: 0, slot: 'slot' } : null;
       },
+      async release() {},
     } as unknown as SharedStore;
     const fallback = createRateLimiter({ limit: 2, windowMs: 1_000, maxWaitMs: 5_000 });
     const shared = createSharedRateLimiter(store, { limit: 6, windowMs: 1_000, maxWaitMs: 5_000 }, fallback);

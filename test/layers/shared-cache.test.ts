@@ -44,6 +44,7 @@ function fakeStore(
       return { outcome: waits.shift() === 'released' ? 'released' : 'gave-up' };
     },
     reserve: async () => null,
+    release: async () => undefined,
     close: async () => undefined,
   };
   return { store, log, bodies };
