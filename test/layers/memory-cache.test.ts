@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { DomainError } from '../../src/errors.js';
 import { createUpstreamCache } from '../../src/transport/cache.js';
-import type { CallResult } from '../../src/transport/call.js';
+import { type CallResult, refused } from '../../src/transport/call.js';
 import { memoryCache } from '../../src/transport/memory-cache.js';
 import { callRequest, json, scripted, tenant } from './fakes.js';
 
@@ -94,5 +95,33 @@ describe('the memory cache layer', () => {
     second.abort(new Error('second gone'));
     await expect(b).rejects.toThrow('second gone');
     expect(loadSignal.aborted).toBe(true);
+  });
+
+  it("does not pass one request's refusal to another that joined its load: the joiner tries under its own scope", async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const spent = refused(new DomainError('UPSTREAM_CALL_LIMIT', 'allowance spent'));
+    const next = scripted(async () => {
+      await gate;
+      throw spent;
+    }, json('fresh'));
+    const call = memoryCache({ cache: createUpstreamCache({ maxBytes: 1_000 }), ttlMs: TTL })(next);
+    const first = call(callRequest({ scope: { client: 'a', priority: 'client' } })).catch((error: unknown) => error);
+    const joined = call(callRequest({ scope: { client: 'b', priority: 'client' } }));
+    release();
+    expect(await first).toBe(spent);
+    expect((await joined).value).toBe('fresh');
+    expect(next.calls.map((request) => request.scope.client)).toEqual(['a', 'b']);
+    // Any other failure is shared, as before: one upstream attempt answers every caller.
+    const failing = scripted(new Error('upstream down'));
+    const shared = memoryCache({ cache: createUpstreamCache({ maxBytes: 1_000 }), ttlMs: TTL })(failing);
+    const both = await Promise.all([
+      shared(callRequest()).catch((e: Error) => e.message),
+      shared(callRequest()).catch((e: Error) => e.message),
+    ]);
+    expect(both).toEqual(['upstream down', 'upstream down']);
+    expect(failing.calls).toHaveLength(1);
   });
 });
