@@ -224,7 +224,9 @@ describe('trusted documents only', () => {
       headers: { accept: 'application/json', 'x-graphql-yoga-csrf': '1' },
     });
     expect(get.status).toBe(200);
-    expect(((await get.json()) as Body).errors).toBeUndefined();
+    const byGet = (await get.json()) as Body;
+    expect(byGet.errors).toBeUndefined();
+    expect((byGet.data?.pipelines as unknown[] | undefined)?.length).toBeGreaterThan(0);
     expect(((await (await harness.post({ documentId: 'nope' })).json()) as Body).errors?.[0]?.extensions?.code).toBe(
       'PERSISTED_QUERY_NOT_FOUND',
     );
@@ -237,9 +239,11 @@ describe('trusted documents only', () => {
     expect(((await (await harness.post(introspection)).json()) as Body).errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_ONLY');
     const wrong = await harness.post(introspection, { 'x-leadgraph-any-document': `${TOKEN}x` });
     expect(((await wrong.json()) as Body).errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_ONLY');
-    const allowed = await harness.post(introspection, { 'x-leadgraph-any-document': TOKEN });
+    const allowed = await harness.post(introspection, { 'x-leadgraph-any-document': TOKEN, 'x-request-id': 'any-document-1' });
     expect(((await allowed.json()) as Body).data).toEqual({ __schema: { queryType: { name: 'Query' } } });
     expect(allowed.headers.get('vary')).toContain('x-leadgraph-any-document');
+    // The requests were logged (the refused ones at least), and the token is in no line.
+    expect(harness.logs.some((line) => line.includes('PERSISTED_QUERY_ONLY'))).toBe(true);
     expect(harness.logs.join('')).not.toContain(TOKEN);
   });
 

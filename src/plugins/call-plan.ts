@@ -15,8 +15,8 @@ export interface CallPlanOptions {
   readonly maxPageSize: number;
   /** Argument checks the resolvers make, made first (see PlanInput.check). */
   readonly check?: PlanInput['check'];
-  /** Called with each refusal's estimate (metrics). */
-  readonly onRefused?: ((estimate: number) => void) | undefined;
+  /** Called on each refusal (metrics). */
+  readonly onRefused?: (() => void) | undefined;
 }
 
 export function useCallPlan(options: CallPlanOptions): Plugin<Context> {
@@ -54,7 +54,7 @@ export function useCallPlan(options: CallPlanOptions): Plugin<Context> {
       const { limit } = context.allowance;
       context.allowance.estimate = estimate.calls;
       if (estimate.calls <= limit) return;
-      options.onRefused?.(estimate.calls);
+      options.onRefused?.();
       setResultAndStopExecution({
         errors: [
           new GraphQLError(

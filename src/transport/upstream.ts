@@ -81,8 +81,8 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         failuresPerMinute: options.authFailuresPerMinute,
         callsInFlightPerCredential: options.callsInFlightPerCredential,
       }),
-      // Below the caches (their answers are free), above the retries (a retried call counts once): the request's allowance.
-      // Below the rejected credentials: a call that layer answers costs nothing.
+      // The request's allowance: below the caches and the rejected credentials (what they answer costs nothing),
+      // above the retries (a retried call counts once).
       allowance({ onRefused: () => metrics.callLimit.inc({ stage: 'execution' }) }),
       // Above the budget, so every attempt, retries included, takes a slot of its own.
       retry({ retries: options.retries, backoffMs: options.backoffMs, maxWaitMs: options.maxWaitMs, upstreamName, random: options.random }),

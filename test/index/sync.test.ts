@@ -217,9 +217,11 @@ describe('the lead sync', () => {
   });
 
   it('stops a pass when the signal aborts', async () => {
-    const { sync } = setUp();
+    const { sync, upstream } = setUp();
     const controller = new AbortController();
-    controller.abort();
-    await expect(sync.fullSync(controller.signal)).rejects.toThrow();
+    controller.abort(new Error('sync stopped'));
+    await expect(sync.fullSync(controller.signal)).rejects.toThrow('sync stopped');
+    expect(upstream.reads).toEqual([]);
+    expect(sync.watermark).toBeNull();
   });
 });
