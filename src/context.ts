@@ -2,7 +2,7 @@ import type { RequestSignal } from './deadline.js';
 import type { BlockReader, LeadSelection, PageSettings } from './pagination.js';
 import { fingerprint } from './pagination.js';
 import type { Fact } from './plan.js';
-import type { LeadAdapter, LeadBlock, Pipeline, Status, User } from './sources/adapter.js';
+import { blocksOf, type LeadAdapter, type LeadBlock, type Pipeline, type Status, type User } from './sources/adapter.js';
 import type { MutableTableSizes } from './tenant-facts.js';
 import type { CallAllowance } from './transport/call.js';
 
@@ -98,7 +98,7 @@ export function createContext(
           block.then(
             (read) => {
               if (print === wholeTable && index === 0) {
-                sizes.leadBlocks = read.isLast ? 1 : read.totalRows === null ? null : Math.ceil(read.totalRows / adapter.blockSize);
+                sizes.leadBlocks = blocksOf(read, adapter.blockSize);
               }
             },
             () => blocks.delete(key),

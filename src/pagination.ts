@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BadUserInputError, DomainError } from './errors.js';
-import { type Lead, type LeadBlock, type LeadQuery, matchesQuery, mergeLeadFragments } from './sources/adapter.js';
+import { blocksOf, type Lead, type LeadBlock, type LeadQuery, matchesQuery, mergeLeadFragments } from './sources/adapter.js';
 
 export interface ConnectionArgs {
   readonly first?: number | null | undefined;
@@ -112,12 +112,25 @@ export function decodeCursor(value: string, print: string, argument: 'after' | '
   return { start, end };
 }
 
-export function checkSize(name: 'first' | 'last', value: number | null | undefined, max: number): number | null {
+function checkSize(name: 'first' | 'last', value: number | null | undefined, max: number): number | null {
   if (value === null || value === undefined) return null;
   if (!Number.isInteger(value) || value < 0 || value > max) {
     throw new BadUserInputError(`"${name}" must be a whole number from 0 to ${max}, got ${value}`, name);
   }
   return value;
+}
+
+/** `first` and `last` checked: each from 0 to the maximum page size, not both. */
+export function checkPageArgs(
+  args: Pick<ConnectionArgs, 'first' | 'last'>,
+  settings: PageSettings,
+): { first: number | null; last: number | null } {
+  const first = checkSize('first', args.first, settings.maxPageSize);
+  const last = checkSize('last', args.last, settings.maxPageSize);
+  if (first !== null && last !== null) {
+    throw new BadUserInputError('Pass "first" (with "after") or "last" (with "before"), not both', 'last');
+  }
+  return { first, last };
 }
 
 /** Resolves one page of a lead connection. */
@@ -128,11 +141,7 @@ export async function paginateLeads(
   blockSize: number,
   readBlock: BlockReader,
 ): Promise<LeadPage> {
-  let first = checkSize('first', args.first, settings.maxPageSize);
-  let last = checkSize('last', args.last, settings.maxPageSize);
-  if (first !== null && last !== null) {
-    throw new BadUserInputError('Pass "first" (with "after") or "last" (with "before"), not both', 'last');
-  }
+  let { first, last } = checkPageArgs(args, settings);
   const print = fingerprint(selection);
   const after = args.after ? decodeCursor(args.after, print, 'after') : null;
   const before = args.before ? decodeCursor(args.before, print, 'before') : null;
@@ -186,7 +195,7 @@ export async function paginateLeads(
     totalRows: head?.totalRows ?? null,
     count: async () => {
       const block = await readBlock(0);
-      const blocks = block.isLast ? 1 : block.totalRows === null ? null : Math.ceil(block.totalRows / blockSize);
+      const blocks = blocksOf(block, blockSize);
       if (blocks === null || blocks > COUNT_MAX_BLOCKS) return null;
       const counter = new Scanner(blockSize, readBlock, keep, () => COUNT_MAX_BLOCKS);
       const all = await counter.forward(0, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY).catch((error: unknown) => {

@@ -62,7 +62,6 @@ export type Fact = 'leadTable' | 'pipelines' | 'users';
 export interface PlanSource {
   readonly blockSize: number;
   lookupCalls(ids: number, tableBlocks: number | null | undefined): number;
-  readonly lookupsNeedTableSize: boolean;
 }
 
 export interface CallPlan {
@@ -353,12 +352,7 @@ export function planCalls(input: PlanInput): CallPlan {
 
   const leadIds = tally.leadIds.size;
   // The table's size matters only where it changes the price (V4: from five ids on).
-  if (
-    leadIds > 0 &&
-    source.lookupsNeedTableSize &&
-    sizes.leadBlocks === undefined &&
-    source.lookupCalls(leadIds, undefined) !== source.lookupCalls(leadIds, 1)
-  ) {
+  if (leadIds > 0 && sizes.leadBlocks === undefined && source.lookupCalls(leadIds, undefined) !== source.lookupCalls(leadIds, 1)) {
     needs.add('leadTable');
   }
   const lookups = leadIds > 0 ? source.lookupCalls(leadIds, sizes.leadBlocks) : 0;

@@ -88,7 +88,7 @@ describe('the upstream call plan', () => {
     const plan = planCalls({
       schema: subgraphSchema,
       document,
-      source: { blockSize: 500, lookupCalls: (ids) => ids, lookupsNeedTableSize: false },
+      source: { blockSize: 500, lookupCalls: (ids) => ids },
       sizes: {},
       defaultPageSize: 50,
       maxPageSize: 250,
@@ -104,7 +104,7 @@ describe('the plan reads the document as execution will', () => {
       schema: subgraphSchema,
       document: parse(text),
       variables,
-      source: { blockSize: 500, lookupCalls: (ids) => ids, lookupsNeedTableSize: false },
+      source: { blockSize: 500, lookupCalls: (ids) => ids },
       sizes: { users: 30, pipelines: 4, statuses: 20, statusesPerPipeline: 6 },
       defaultPageSize: 50,
       maxPageSize: 250,

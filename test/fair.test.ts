@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { type Harness, startHarness } from './support/harness.js';
 import { REDIS_MISSING, startRedis } from './support/redis.js';
 import { startTestUpstream } from './support/test-upstream.js';
+import { until } from './support/until.js';
 
 interface Body {
   data?: { lead?: { kommoId: string } | null } | null;
@@ -28,19 +29,11 @@ async function ask(harness: Harness, query: string, headers: Record<string, stri
 
 const metricsOf = async (harness: Harness): Promise<string> => (await fetch(harness.url.replace('/graphql', '/metrics'))).text();
 
-async function until(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** Fires 100 distinct uncached lookups as one client, then one lookup as another once `ready` says so. */
 async function greedyAndOther(harness: Harness, other: Record<string, string>, ready: () => Promise<boolean>) {
   const started = Date.now();
   const greedy = Array.from({ length: 100 }, (_, i) => ask(harness, lookup(i), { 'apollographql-client-name': 'greedy' }, started));
-  await until(ready);
+  await until(ready, 5_000, 'the greedy client waiting for its share');
   const asked = Date.now() - started;
   const second = await ask(harness, lookup(100), other, started);
   const answers = await Promise.all(greedy);
@@ -142,7 +135,7 @@ describe('fair shares of the budget', () => {
       const replicas = [await startHarness({ upstream: demo, env }), await startHarness({ upstream: demo, env })];
       try {
         for (const replica of replicas) {
-          await until(async () => /leadgraph_redis_up 1/.test(await metricsOf(replica)));
+          await until(async () => /leadgraph_redis_up 1/.test(await metricsOf(replica)), 5_000, 'Redis up on the replica');
         }
         const [first, second] = replicas as [Harness, Harness];
         const started = Date.now();

@@ -11,21 +11,13 @@ import { createSharedRateLimiter, createSharedStore } from '../src/transport/sha
 import { type Harness, startHarness } from './support/harness.js';
 import { REDIS_MISSING, type RedisProcess, startRedis } from './support/redis.js';
 import { startTestUpstream, type TestUpstream } from './support/test-upstream.js';
+import { until } from './support/until.js';
 
 interface Body {
   data?: Record<string, unknown> | null;
   errors?: { extensions?: { code?: string } }[];
 }
 const ask = async (harness: Harness, query: string): Promise<Body> => (await (await harness.post({ query })).json()) as Body;
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error('condition not met in time');
-}
 
 describe.skipIf(REDIS_MISSING !== null)(`three replicas sharing Redis${REDIS_MISSING ? ` (skipped: ${REDIS_MISSING})` : ''}`, () => {
   let redis: RedisProcess;
@@ -49,6 +41,8 @@ describe.skipIf(REDIS_MISSING !== null)(`three replicas sharing Redis${REDIS_MIS
     for (const replica of replicas)
       await until(
         async () => ((await (await fetch(replica.url.replace('/graphql', '/ready'))).json()) as { redis: string }).redis === 'up',
+        10_000,
+        'Redis up on the replica',
       );
   };
 
@@ -142,6 +136,8 @@ describe.skipIf(REDIS_MISSING !== null)(`three replicas sharing Redis${REDIS_MIS
     for (const replica of replicas)
       await until(
         async () => ((await (await fetch(replica.url.replace('/graphql', '/ready'))).json()) as { redis: string }).redis === 'up',
+        10_000,
+        'Redis up on the replica',
       );
   });
 
@@ -149,7 +145,7 @@ describe.skipIf(REDIS_MISSING !== null)(`three replicas sharing Redis${REDIS_MIS
     const metrics = createMetrics();
     const store = createSharedStore({ url: redis.url, timeoutMs: 500, maxValueBytes: 1024, logger: pino({ level: 'silent' }), metrics });
     try {
-      await until(() => store.up);
+      await until(() => store.up, 10_000, 'Redis up');
       const options = { limit: 1, windowMs: 10_000, maxWaitMs: 30_000 };
       const limiter = createSharedRateLimiter(store, options, createRateLimiter(options));
       const key = `release-${Date.now()}`;

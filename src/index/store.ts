@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BadUserInputError, DomainError } from '../errors.js';
-import { type ConnectionArgs, checkSize, type PageSettings } from '../pagination.js';
+import { type ConnectionArgs, checkPageArgs, type PageSettings } from '../pagination.js';
 import { type CustomFieldValue, type IdName, type Lead, type LeadQuery, mergeLeadFragments, type Tag } from '../sources/adapter.js';
 
 export type LeadOrderField = 'ID' | 'CREATED_AT' | 'UPDATED_AT' | 'CLOSED_AT' | 'PRICE' | 'NAME';
@@ -580,11 +580,7 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
   }
 
   function query(query: IndexQuery, args: ConnectionArgs, settings: PageSettings): IndexPage {
-    let first = checkSize('first', args.first, settings.maxPageSize);
-    let last = checkSize('last', args.last, settings.maxPageSize);
-    if (first !== null && last !== null) {
-      throw new BadUserInputError('Pass "first" (with "after") or "last" (with "before"), not both', 'last');
-    }
+    let { first, last } = checkPageArgs(args, settings);
     const field: Field = query.orderBy?.field ?? 'SYNC';
     const descending = query.orderBy?.direction === 'DESC';
     const print = fingerprint(query);

@@ -1,8 +1,7 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
-import { BadUserInputError } from '../errors.js';
-import { type ConnectionArgs, checkSize, type PageSettings, paginateLeads } from '../pagination.js';
+import { type ConnectionArgs, checkPageArgs, type PageSettings, paginateLeads } from '../pagination.js';
 import { selectedFieldNames } from '../selection.js';
 import { checkSelection } from '../sources/filters.js';
 import { LeadFilter, type LeadFilterInput, toLeadSelection } from './lead-filter.js';
@@ -40,10 +39,7 @@ type Scope = Parameters<typeof toLeadSelection>[1];
  */
 export function checkLeadsArguments(args: { first?: unknown; last?: unknown; filter?: unknown }, settings: PageSettings): void {
   const size = (value: unknown) => (typeof value === 'number' ? value : null);
-  const first = checkSize('first', size(args.first), settings.maxPageSize);
-  const last = checkSize('last', size(args.last), settings.maxPageSize);
-  if (first !== null && last !== null)
-    throw new BadUserInputError('Pass "first" (with "after") or "last" (with "before"), not both', 'last');
+  checkPageArgs({ first: size(args.first), last: size(args.last) }, settings);
   toLeadSelection(args.filter as LeadFilterInput | null | undefined);
 }
 

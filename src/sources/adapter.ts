@@ -142,8 +142,6 @@ export interface LeadAdapter {
    * no total, undefined when not known yet.
    */
   lookupCalls(ids: number, tableBlocks: number | null | undefined): number;
-  /** Whether `lookupCalls` depends on the table's size (then the plan learns it when it matters). */
-  readonly lookupsNeedTableSize: boolean;
   /**
    * How the lead index (src/index/sync.ts) reads this source: its largest pages, filtered to the leads
    * modified since a watermark, and the deletions the normal list leaves out.
@@ -155,6 +153,12 @@ export interface LeadAdapter {
   listUsers(signal?: AbortSignal): Promise<readonly User[]>;
   /** The users with these ids, however the source can get them (missing ids are left out). */
   getUsers(kommoIds: readonly string[], signal?: AbortSignal): Promise<readonly User[]>;
+}
+
+/** How many blocks a result has, from its first block: null when the upstream reports no total. */
+export function blocksOf(first: LeadBlock, blockSize: number): number | null {
+  if (first.isLast) return 1;
+  return first.totalRows === null ? null : Math.ceil(first.totalRows / blockSize);
 }
 
 /**

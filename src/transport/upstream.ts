@@ -48,8 +48,6 @@ export interface UpstreamOptions {
   readonly sharedLockMs?: number;
   /** Stops calling for an account after a block or repeated 429s (Kommo). @default none */
   readonly breaker?: Breaker | undefined;
-  /** How long an upstream 401 for a credential is answered without calling again. @default 30000 */
-  readonly rejectedCredentialsMs?: number;
   /** Upstream 401s per account and per remote address a minute before new credentials are refused unasked. @default unbounded */
   readonly authFailuresPerMinute?: number | undefined;
   /** Calls in flight per credential (multi-tenant mode: each tenant's share of the connections). @default unbounded */
@@ -76,7 +74,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       // Above the retries and the budget: a credential the upstream just rejected costs no attempt, no slot.
       // Also where failed authentications are budgeted, and each credential's calls in flight bounded.
       rejectedCredentials({
-        rememberMs: options.rejectedCredentialsMs ?? 30_000,
+        rememberMs: 30_000, // how long an upstream 401 for a credential is answered without calling again
         maxCredentials: 10_000,
         failuresPerMinute: options.authFailuresPerMinute,
         callsInFlightPerCredential: options.callsInFlightPerCredential,

@@ -171,7 +171,6 @@ export function createKommoAdapter(options: KommoAdapterOptions): LeadAdapter {
       return { fragments, isLast: !list.hasNext || list.items.length === 0, totalRows: null };
     },
 
-    lookupsNeedTableSize: false,
     // One call per 250 ids, and as many again at most for the ids the normal list misses (deleted ones).
     lookupCalls: (ids) => 2 * Math.ceil(ids / IDS_PER_CALL),
 

@@ -3,6 +3,7 @@ import { UpstreamError } from '../../errors.js';
 import type { LeadReader } from '../../index/sync.js';
 import type { JsonGetter } from '../../transport/http.js';
 import {
+  blocksOf,
   isCallLimit,
   type Lead,
   type LeadAdapter,
@@ -197,7 +198,6 @@ export function createV4Adapter(options: V4AdapterOptions): LeadAdapter {
 
     readLeadBlock,
 
-    lookupsNeedTableSize: true,
     lookupCalls(ids, tableBlocks) {
       if (ids < TABLE_LOOKUP_MIN_IDS) return ids;
       if (typeof tableBlocks === 'number' && tableBlocks <= Math.min(ids, TABLE_LOOKUP_MAX_BLOCKS)) return tableBlocks + MISSING_ID_CHECKS;
@@ -219,7 +219,7 @@ export function createV4Adapter(options: V4AdapterOptions): LeadAdapter {
       // The V4 API filters by one lead id a call. Many ids cost less as the blocks of the whole table
       // when it has fewer blocks than ids: its first block says how many there are (and is often cached).
       const head = await readLeadBlock({}, 0, signal);
-      const blocks = head.isLast ? 1 : head.totalRows === null ? null : Math.ceil(head.totalRows / blockSize);
+      const blocks = blocksOf(head, blockSize);
       let found: (Lead | UnresolvedLead)[];
       let wholeTable = false;
       if (blocks !== null && blocks <= Math.min(kommoIds.length, TABLE_LOOKUP_MAX_BLOCKS)) {
