@@ -291,7 +291,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
           .map(String)
           .join(' ');
         // A domain error (e.g. UNAUTHENTICATED from the context) is an expected outcome: useClientErrorLog reports it.
-        if (findDomainError(err)) logger.debug({ code: findDomainError(err)?.code }, message || 'expected error');
+        const domain = findDomainError(err);
+        if (domain) logger.debug({ code: domain.code }, message || 'expected error');
         else logger.error({ err }, message);
       },
     },
