@@ -11,7 +11,7 @@ import { parseGlobalId } from './global-id.js';
 export const builder = new SchemaBuilder<{
   Context: Context;
   /** Extra data every connection result carries, for `totalCount` and `totalCountUpperBound`. */
-  Connection: { totalRows: number | null; count: () => Promise<number | null> };
+  Connection: { totalRows: number | null; count: () => Promise<number | null>; dataAsOf?: Date | null | undefined };
   DefaultFieldNullability: false;
   DefaultEdgesNullability: false;
   DefaultNodeNullability: false;

@@ -1,6 +1,7 @@
 /** Environment -> one typed, validated, frozen Config. Every problem names its variable. Source settings are read by their profiles. */
 import { ConfigError, type Env, readBool, readInt, readString } from './env.js';
 import { type PersistedDocuments, readPersistedDocuments } from './persisted-documents.js';
+import type { IndexDefaults } from './sources/profile.js';
 import { profiles, type SourceSettingsUnion } from './sources/profiles.js';
 
 export interface Config {
@@ -81,11 +82,49 @@ export interface Config {
   readonly trustedDocumentsOnly: boolean;
   /** `LEADGRAPH_ANY_DOCUMENT_TOKEN`: with trusted documents only, a request whose `x-leadgraph-any-document` header holds it may send any document (GraphiQL for the team). Never logged. */
   readonly anyDocumentToken: string | null;
+  /** The lead index (src/index/): a synchronized snapshot per tenant that serves lead queries with no upstream call. */
+  readonly index: IndexConfig;
+  /** `LEADGRAPH_WARM_UP` (default true): at start, wait for the lead index's first read and run a few queries before /ready says ready. */
+  readonly warmUp: boolean;
   /** `LOG_LEVEL` (default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
+export interface IndexConfig {
+  /** `LEADGRAPH_INDEX` (`on`, the default, or `off`: pure pass-through). */
+  readonly enabled: boolean;
+  /** `LEADGRAPH_INDEX_REFRESH_SECONDS`, `LEADGRAPH_INDEX_OVERLAP_MINUTES`, `LEADGRAPH_INDEX_FULL_SYNC_MINUTES`: defaults per source (its profile). */
+  readonly refreshSeconds: number;
+  readonly overlapMinutes: number;
+  readonly fullSyncMinutes: number;
+  /** `LEADGRAPH_INDEX_MAX_LEADS`: leads one tenant's index holds at most (default 500,000, about 350 MB); a larger tenant stays on pass-through. */
+  readonly maxLeads: number;
+  /** `LEADGRAPH_INDEX_WAIT_MS`: how long a query that needs the index waits for it before INDEX_NOT_READY (default 5000). */
+  readonly waitMs: number;
+  /** `LEADGRAPH_INDEX_MAX_TENANTS`: indexes one process holds (multi-tenant mode; default 20); past it the least recently used goes. */
+  readonly maxTenants: number;
+  /** `LEADGRAPH_INDEX_IDLE_MINUTES`: multi-tenant mode, an index no request used for this long is dropped (default 60). */
+  readonly idleMinutes: number;
+}
+
 export { ConfigError };
+
+function readIndex(env: Env, defaults: IndexDefaults): IndexConfig {
+  const raw = readString(env, 'LEADGRAPH_INDEX')?.toLowerCase();
+  if (raw !== undefined && !['on', 'off', 'true', 'false', '1', '0'].includes(raw)) {
+    throw new ConfigError('LEADGRAPH_INDEX', `expected on or off, got "${raw.slice(0, 40)}"`);
+  }
+  return Object.freeze({
+    enabled: raw === undefined || raw === 'on' || raw === 'true' || raw === '1',
+    refreshSeconds: readInt(env, 'LEADGRAPH_INDEX_REFRESH_SECONDS', defaults.refreshSeconds, 1, 86_400),
+    overlapMinutes: readInt(env, 'LEADGRAPH_INDEX_OVERLAP_MINUTES', defaults.overlapMinutes, 0, 30 * 1440),
+    fullSyncMinutes: readInt(env, 'LEADGRAPH_INDEX_FULL_SYNC_MINUTES', defaults.fullSyncMinutes, 1, 30 * 1440),
+    maxLeads: readInt(env, 'LEADGRAPH_INDEX_MAX_LEADS', 500_000, 1, 10_000_000),
+    waitMs: readInt(env, 'LEADGRAPH_INDEX_WAIT_MS', 5000, 0, 120_000),
+    maxTenants: readInt(env, 'LEADGRAPH_INDEX_MAX_TENANTS', 20, 1, 10_000),
+    idleMinutes: readInt(env, 'LEADGRAPH_INDEX_IDLE_MINUTES', 60, 1, 30 * 1440),
+  });
+}
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -181,6 +220,7 @@ function readSource(env: Env): {
   configured: boolean;
   pageSize: { default: number; max: number };
   callLimit: number;
+  index: IndexDefaults;
 } {
   const readings = profiles.map((profile) => ({ profile, ...profile.read(env) }));
   const withCredentials = readings.filter((reading) => reading.credentialsSet);
@@ -208,6 +248,7 @@ function readSource(env: Env): {
     configured: chosen.configured,
     pageSize: chosen.profile.pageSize,
     callLimit: chosen.profile.callLimit,
+    index: chosen.profile.index,
   };
 }
 
@@ -262,6 +303,8 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: Object.freeze(readOrigins(env)),
     allowedHosts: Object.freeze(readHosts(env)),
     ...readTrustedDocuments(env),
+    index: readIndex(env, source.index),
+    warmUp: readBool(env, 'LEADGRAPH_WARM_UP', true),
     logLevel: logLevel as Config['logLevel'],
   } satisfies Config);
 }

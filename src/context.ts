@@ -1,4 +1,5 @@
 import type { RequestSignal } from './deadline.js';
+import type { TenantIndex } from './index/registry.js';
 import type { BlockReader, LeadSelection, PageSettings } from './pagination.js';
 import { fingerprint } from './pagination.js';
 import type { Fact } from './plan.js';
@@ -38,12 +39,37 @@ export interface Context {
   readonly allowance: CallAllowance;
   /** Reads what the call plan needs to know of a table (a read the request makes anyway; memoized like the others). */
   learn(fact: Fact): Promise<void>;
+  /** The tenant's lead index when it serves (ready): lead queries, lookups and reference tables cost no upstream call. */
+  readonly index: TenantIndex | null;
+  /** What the request may expect of the index (LEADGRAPH_INDEX, LEADGRAPH_INDEX_WAIT_MS). */
+  readonly indexing: IndexAccess;
+  /**
+   * The tenant's index, ready or not: started now when it may be. In multi-tenant mode, credentials the
+   * upstream has not accepted yet are tried with one read the request makes anyway (the pipelines).
+   * Null when the index is off.
+   */
+  openIndex(): Promise<TenantIndex | null>;
 }
+
+/** How a request reaches its tenant's lead index. */
+export interface IndexAccess {
+  /** `LEADGRAPH_INDEX` is on. */
+  readonly enabled: boolean;
+  /** `LEADGRAPH_INDEX_WAIT_MS`: how long a query that needs the index waits for it. */
+  readonly waitMs: number;
+  /** The tenant's index, started when it may be; null when off or not allowed (yet). */
+  current(): TenantIndex | null;
+}
+
+/** Index access for a gateway without an index (LEADGRAPH_INDEX=off, and tests that build contexts by hand). */
+export const NO_INDEX: IndexAccess = { enabled: false, waitMs: 0, current: () => null };
 
 /** Extras of a request's context: the tenant's table sizes and the request's call allowance. */
 export interface ContextScope {
   readonly sizes: MutableTableSizes;
   readonly allowance: CallAllowance;
+  /** @default NO_INDEX */
+  readonly indexing?: IndexAccess | undefined;
 }
 
 /** The unfiltered lead table: its first block tells how many blocks it has. */
@@ -77,9 +103,13 @@ export function createContext(
   adapter: LeadAdapter,
   settings: PageSettings,
   { signal, deadline }: RequestSignal,
-  { sizes, allowance }: ContextScope,
+  { sizes, allowance, indexing = NO_INDEX }: ContextScope,
 ): Context {
   const blocks = new Map<string, Promise<LeadBlock>>();
+  const found = indexing.current();
+  // A request is served by one snapshot state: ready when it began, or not at all.
+  const index = found?.ready ? found : null;
+  const tables = index?.tables ?? null;
   const wholeTable = fingerprint(WHOLE_TABLE);
   const context: Context = {
     adapter,
@@ -108,8 +138,18 @@ export function createContext(
         return block;
       };
     },
+    index,
+    indexing,
+    async openIndex() {
+      if (!indexing.enabled) return null;
+      const current = indexing.current();
+      if (current) return current;
+      // Not accepted yet (multi-tenant): a read that proves the credentials, and that the request makes anyway.
+      await context.pipelineIndex();
+      return indexing.current();
+    },
     pipelineIndex: once(async () => {
-      const pipelines = await adapter.listPipelines(signal);
+      const pipelines = tables?.pipelines ?? (await adapter.listPipelines(signal));
       const statuses = new Map<string, Status>();
       for (const pipeline of pipelines) {
         for (const status of pipeline.statuses) statuses.set(statusKey(pipeline.kommoId, status.kommoId), status);
@@ -120,7 +160,7 @@ export function createContext(
       return { pipelines, byId: new Map(pipelines.map((pipeline) => [pipeline.kommoId, pipeline])), statuses };
     }),
     userIndex: once(async () => {
-      const users = await adapter.listUsers(signal);
+      const users = tables?.users ?? (await adapter.listUsers(signal));
       sizes.users = users.length;
       return { users, byId: new Map(users.map((user) => [user.kommoId, user])) };
     }),

@@ -17,6 +17,10 @@ export type ErrorCode =
   | 'UNAUTHENTICATED'
   // The lead index (src/index/store.ts) is at LEADGRAPH_INDEX_MAX_LEADS: the tenant is served without it.
   | 'INDEX_FULL'
+  // A query that needs the tenant's lead index (an order or filter the source cannot apply) before its first
+  // sync completed, after LEADGRAPH_INDEX_WAIT_MS (`retryAfter`); or while the index is off or over its cap.
+  | 'INDEX_NOT_READY'
+  | 'INDEX_UNAVAILABLE'
   // Query limits (src/plugins/limits.ts): refused before anything runs upstream.
   | 'QUERY_TOO_DEEP'
   | 'QUERY_TOO_MANY_ALIASES'

@@ -95,6 +95,14 @@ export function encodeCursor(span: Cursor, print: string): string {
   return Buffer.from(`${CURSOR_PREFIX}:${span.start}:${span.end}:${print}`).toString('base64url');
 }
 
+/** Whether a cursor looks like one of an upstream walk (row offsets), without checking it further. */
+export function isUpstreamCursor(value: string | null | undefined): boolean {
+  return typeof value === 'string' && value.length <= 100 && value.startsWith(UPSTREAM_CURSOR_START);
+}
+
+/** `lg1:` in base64url: every upstream cursor starts so. */
+const UPSTREAM_CURSOR_START = Buffer.from(`${CURSOR_PREFIX}:`).toString('base64url').slice(0, 4);
+
 export function decodeCursor(value: string, print: string, argument: 'after' | 'before'): Cursor {
   const text = value.length <= 100 && /^[A-Za-z0-9_-]+$/.test(value) ? Buffer.from(value, 'base64url').toString() : '';
   const match = /^lg1:(\d{1,12}):(\d{1,12}):([0-9a-f]{12})$/.exec(text);

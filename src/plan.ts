@@ -88,7 +88,17 @@ export interface PlanInput {
    * BAD_USER_INPUT, so a bad argument is reported as such, before the plan learns or refuses anything.
    */
   readonly check?: ((coordinate: string, argument: (name: string) => unknown) => void) | undefined;
+  /** What the tenant's lead index serves for this request (no upstream call): its leads, its reference tables. */
+  readonly served?: Served | undefined;
 }
+
+export interface Served {
+  readonly leads: boolean;
+  readonly pipelines: boolean;
+  readonly users: boolean;
+}
+
+const NOTHING_SERVED: Served = { leads: false, pipelines: false, users: false };
 
 /** Sizes assumed while a table's real size is not known (the plan reports the need, see above). */
 const ASSUMED = { pipelines: 10, statuses: 100, statusesPerPipeline: 10, users: 100 } as const;
@@ -174,6 +184,7 @@ const representationEntry = (representation: unknown): Entry | null => {
 
 export function planCalls(input: PlanInput): CallPlan {
   const { schema, document, source, sizes } = input;
+  const served = input.served ?? NOTHING_SERVED;
   const operation = operationOf(document, input.operationName);
   const needs = new Set<Fact>();
   // Lead ids are distinct (the request's loader asks for each once); tables once per request.
@@ -273,7 +284,7 @@ export function planCalls(input: PlanInput): CallPlan {
     for (const { typename, id } of entries) {
       const table = TABLE_OF_TYPE[typename];
       if (table === 'leads') tally.leadIds.add(id);
-      else if (table) tally.tables.add(table);
+      else if (table && !served[table]) tally.tables.add(table);
     }
   };
 
@@ -311,7 +322,7 @@ export function planCalls(input: PlanInput): CallPlan {
       const coordinate = `${type.name}.${selection.name.value}`;
       input.check?.(coordinate, (name) => argument(selection, definition, name));
       const table = TABLE_OF_FIELD[coordinate];
-      if (table) tally.tables.add(table);
+      if (table && !served[table]) tally.tables.add(table);
       if (!isCompositeType(named)) continue;
       // The arguments as written (a variable by its name): cheap however long the list it holds.
       const args = selection.arguments?.length
@@ -323,7 +334,9 @@ export function planCalls(input: PlanInput): CallPlan {
       if (again) continue; // the same field, arguments and parents: the same reads, already counted
 
       let childMultiplier = multiplier;
-      if (named.name === CONNECTION) {
+      if (served.leads) {
+        // The index answers every lead connection and lookup: nothing under this field costs a call but its tables.
+      } else if (named.name === CONNECTION) {
         const { blocks, pageSize } = connection(selection, definition);
         const pages = distinct(type, multiplier);
         tally.blocks += pages * blocks;
@@ -350,7 +363,7 @@ export function planCalls(input: PlanInput): CallPlan {
   };
   walk(operation.selectionSet, root, 1, '', new Set());
 
-  const leadIds = tally.leadIds.size;
+  const leadIds = served.leads ? 0 : tally.leadIds.size;
   // The table's size matters only where it changes the price (V4: from five ids on).
   if (leadIds > 0 && sizes.leadBlocks === undefined && source.lookupCalls(leadIds, undefined) !== source.lookupCalls(leadIds, 1)) {
     needs.add('leadTable');

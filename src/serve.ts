@@ -11,6 +11,8 @@ import { createUpstreamAgent } from './transport/http.js';
 /** How often the shutdown checks for requests still in flight, and its margin past the request deadline. */
 const SHUTDOWN_POLL_MS = 50;
 const SHUTDOWN_MARGIN_MS = 2_000;
+/** The longest /ready waits at start for the lead index's first read (the warm-up); pass-through serves meanwhile. */
+const WARM_UP_INDEX_WAIT_MS = 60_000;
 
 export async function serve(): Promise<void> {
   let config: Config;
@@ -62,8 +64,10 @@ export async function serve(): Promise<void> {
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     logger.info(
       { url: `http://${host}:${port}${GRAPHQL_PATH}` },
-      `leadgraph is ready: open http://${host}:${port}${GRAPHQL_PATH} for GraphiQL`,
+      `leadgraph is listening: open http://${host}:${port}${GRAPHQL_PATH} for GraphiQL`,
     );
+    // /ready answers 503 (starting) until the index's first read and the warm-up are done.
+    if (config.warmUp) void gateway.warmUp(WARM_UP_INDEX_WAIT_MS).catch((error: unknown) => logger.warn({ err: error }, 'warm-up failed'));
   });
 
   let stopping = false;

@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
 import { requestEnded, requestSignal } from './deadline.js';
 import { findDomainError } from './errors.js';
+import { createIndexRegistry, type IndexRegistry } from './index/registry.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { corsFor, hostRefusals, isLoopbackAddress, useCsrfPrevention } from './plugins/browsers.js';
 import { useCallPlan } from './plugins/call-plan.js';
@@ -79,7 +80,15 @@ export interface Gateway {
   drain(): void;
   /** Requests being answered right now (the shutdown waits for them). */
   readonly inFlight: number;
-  /** Releases what the gateway holds open (the Redis connection). */
+  /** The tenants' lead indexes (none when LEADGRAPH_INDEX=off). */
+  readonly indexes: IndexRegistry;
+  /**
+   * Gets ready to answer fast (serve.ts calls it once it listens, and /ready answers 503 until it is done):
+   * in single-tenant mode, waits for the lead index's first read (at most `maxWaitMs`), then runs a
+   * few representative queries, which opens the upstream connections and lets V8 optimize the hot path.
+   */
+  warmUp(maxWaitMs: number): Promise<void>;
+  /** Releases what the gateway holds open (the Redis connection, the index schedules). */
   close(): Promise<void>;
 }
 
@@ -157,6 +166,16 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     }
     return found;
   };
+  const indexes = createIndexRegistry({
+    config: config.index,
+    upstream: transport.upstream,
+    logger,
+    registry: metrics.registry,
+    multiTenant: source.multiTenant,
+    isAccepted: (key) => transport.upstream.isAccepted(key),
+    tablesRefreshMs: Math.max(60, config.cacheTtlReferenceSeconds) * 1000,
+  });
+  let warming = false;
   // Table sizes per tenant, for the call plan: as long as the reference tables are cached, at least an hour.
   const facts = createTenantFacts({ maxTenants: 10_000, ttlMs: Math.max(3600, config.cacheTtlReferenceSeconds) * 1000 });
 
@@ -197,6 +216,11 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       const allowance: CallAllowance = { limit: config.maxUpstreamCallsPerRequest, spent: 0 };
       const scope: CallScope = { client: clientKeyOf(tenant.label, request.headers, address), priority: 'client', address, allowance };
       const adapter = createAdapter(transport.upstream.transport(tenant, requestLogger, scope));
+      const indexing = {
+        enabled: config.index.enabled,
+        waitMs: config.index.waitMs,
+        current: () => indexes.of(tenant, createAdapter),
+      };
       return createContext(
         deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
         settings,
@@ -204,6 +228,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         {
           sizes: facts.of(tenant.cacheKey),
           allowance,
+          indexing,
         },
       );
     },
@@ -231,7 +256,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         anyDocumentToken: config.anyDocumentToken,
         metrics,
       }),
-      useReadiness(() => !draining, transport.redisState, transport.breakerState),
+      useReadiness({
+        state: () => (draining ? 'draining' : warming ? 'starting' : 'ready'),
+        redisState: transport.redisState,
+        breakerState: transport.breakerState,
+        indexState: () => indexes.status(),
+      }),
       useQueryLimits({
         maxDepth: config.maxDepth,
         maxAliases: config.maxAliases,
@@ -347,6 +377,61 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     drain: () => {
       draining = true;
     },
-    close: () => transport.close(),
+    indexes,
+    async warmUp(maxWaitMs) {
+      warming = true;
+      try {
+        await warmGateway(yoga, indexes, maxWaitMs, source.multiTenant ? null : tenantOf, logger);
+      } finally {
+        warming = false;
+      }
+    },
+    close: async () => {
+      indexes.close();
+      await transport.close();
+    },
   };
+}
+
+/** What a dashboard asks first: a page of leads with its pipeline, stage, user and tags. */
+const WARM_UP_QUERY = `query WarmUp($first: Int) { leads(first: $first) { totalCount dataAsOf pageInfo { hasNextPage endCursor }
+  edges { cursor node { id kommoId name price createdAt updatedAt closedAt isDeleted pipeline { id name } status { id name kind }
+  responsibleUser { id name } tags { kommoId name color } } } } }`;
+/** Executions of it at start: enough for V8 to optimize the path (graphql-jit compiles after a few). */
+const WARM_UP_RUNS = 40;
+
+async function warmGateway(
+  yoga: YogaServerInstance<Record<string, unknown>, Context>,
+  indexes: IndexRegistry,
+  maxWaitMs: number,
+  tenantOf: ((request: Request) => RequestTenant) | null,
+  logger: Logger,
+): Promise<void> {
+  // Multi-tenant mode: no tenant is known before the first request; nothing to warm with.
+  if (!tenantOf) return;
+  const started = performance.now();
+  const probe = new Request('http://127.0.0.1/graphql');
+  let index: ReturnType<IndexRegistry['of']> = null;
+  try {
+    const { tenant, createAdapter } = tenantOf(probe);
+    index = indexes.of(tenant, createAdapter);
+  } catch {
+    return;
+  }
+  if (index) await index.whenReady(maxWaitMs);
+  // Distinct page sizes: each one executes (the response cache would answer a repeat). With the index off,
+  // the first costs what any first page costs upstream; the others come from the upstream cache.
+  for (let run = 0; run < WARM_UP_RUNS; run += 1) {
+    const response = await yoga.fetch('http://127.0.0.1/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'graphql-client-name': 'leadgraph-warm-up' },
+      body: JSON.stringify({ query: WARM_UP_QUERY, variables: { first: 1 + (run % 50) } }),
+    });
+    await response.text();
+    if (performance.now() - started > maxWaitMs + 10_000) break;
+  }
+  logger.info(
+    { ms: Math.round(performance.now() - started), index: index ? index.state : 'off' },
+    'warmed up: the upstream connections are open and the hot path is compiled',
+  );
 }

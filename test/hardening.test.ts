@@ -472,7 +472,7 @@ describe('observability', () => {
     expect(text).toMatch(/leadgraph_limiter_waits_total/);
     expect((await fetch(harness.url.replace('/graphql', '/health'))).status).toBe(200);
     const ready = await fetch(harness.url.replace('/graphql', '/ready'));
-    expect(await ready.json()).toEqual({ status: 'ready', redis: 'off' });
+    expect(await ready.json()).toMatchObject({ status: 'ready', redis: 'off', index: { state: 'off', leads: 0 } });
     harness.gateway.drain();
     expect((await fetch(harness.url.replace('/graphql', '/ready'))).status).toBe(503);
   });

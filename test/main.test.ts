@@ -3,7 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startGatewayProcess } from './support/process.js';
 
 /** Runs the README's `npm start` (build, then the built gateway) on a free port and waits for its ready line. */
-const start = (env: Record<string, string>) => startGatewayProcess('npm', ['start', '--silent'], env, { detached: true });
+const start = (env: Record<string, string>) =>
+  startGatewayProcess('npm', ['start', '--silent'], { LEADGRAPH_INDEX: 'on', LEADGRAPH_WARM_UP: 'true', ...env }, { detached: true });
 
 describe('npm start with nothing configured', () => {
   const children: ChildProcess[] = [];

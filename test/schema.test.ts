@@ -160,7 +160,7 @@ describe('the committed schema', () => {
     expect(actual).toEqual(contract);
     const leads = schema.getQueryType()?.getFields().leads;
     const args = leads?.args.map((arg) => `${arg.name}: ${String(arg.type)}`).sort();
-    expect(args).toEqual(['after: String', 'before: String', 'filter: LeadFilter', 'first: Int', 'last: Int']);
+    expect(args).toEqual(['after: String', 'before: String', 'filter: LeadFilter', 'first: Int', 'last: Int', 'orderBy: LeadOrder']);
     const kinds = schema.getType('StatusKind');
     expect(isEnumType(kinds) ? kinds.getValues().map((value) => value.name) : []).toEqual(['INCOMING', 'IN_PROGRESS', 'WON', 'LOST']);
     const filter = schema.getType('LeadFilter');

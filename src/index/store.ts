@@ -773,6 +773,14 @@ function canonical(value: unknown): unknown {
     .map((key) => [key, canonical((value as Record<string, unknown>)[key])]);
 }
 
+/** `["li1"` in base64url: every index cursor starts so. */
+const INDEX_CURSOR_START = Buffer.from(`["${CURSOR_PREFIX}"`).toString('base64url').slice(0, 8);
+
+/** Whether a cursor looks like one of the index (checked in full when it is used). */
+export function isIndexCursor(value: string | null | undefined): boolean {
+  return typeof value === 'string' && value.startsWith(INDEX_CURSOR_START);
+}
+
 function encodeCursor(cursor: CursorData, print: string, field: Field): string {
   const key = typeof cursor.key === 'number' && Number.isNaN(cursor.key) ? null : cursor.key;
   return Buffer.from(JSON.stringify([CURSOR_PREFIX, print, field, cursor.walk, key, cursor.id])).toString('base64url');

@@ -39,6 +39,29 @@ export interface LeadSyncOptions {
   readonly maxPages?: number;
   /** @default Date.now */
   readonly clock?: () => number;
+  /** Told after each page (progress logs). */
+  readonly onPage?: (progress: SyncProgress) => void;
+}
+
+export interface SyncProgress {
+  readonly kind: SyncReport['kind'];
+  /** Pages read by the pass so far, and distinct leads in them. */
+  readonly pages: number;
+  readonly leads: number;
+  /** When the pass started (the clock's ms). */
+  readonly startedAt: number;
+}
+
+interface Pass {
+  readonly kind: SyncReport['kind'];
+  readonly since: Date | null;
+  readonly started: number;
+  /** The next page to read. */
+  page: number;
+  readonly seen: Set<string>;
+  carried: Lead[];
+  pages: number;
+  changed: number;
 }
 
 export interface SyncReport {
@@ -80,27 +103,40 @@ export function createLeadSync(options: LeadSyncOptions): LeadSync {
   /** Ids the last full read did not see: removed if the next one does not see them either. */
   let suspects = new Set<string>();
   let running: Promise<SyncReport> | null = null;
+  /** The pass that failed part-way, resumed by the next pass of its kind. */
+  let pending: Pass | null = null;
 
-  /** Reads every page from `since` into the store; returns the ids seen. */
-  async function readAll(since: Date | null, signal: AbortSignal | undefined) {
-    const seen = new Set<string>();
-    let pages = 0;
-    let changed = 0;
-    // The rows of the page's last lead may go on in the next page: they wait for it.
-    let carried: Lead[] = [];
-    for (let page = 0; ; page += 1) {
+  /**
+   * Reads every page from `since` into the store; returns the ids seen. A pass that fails part-way is
+   * kept: the next pass of the same kind resumes at the page that failed (what it read is in the store).
+   */
+  async function readAll(kind: SyncReport['kind'], since: Date | null, signal: AbortSignal | undefined): Promise<Pass> {
+    const same = pending && pending.kind === kind && pending.since?.getTime() === since?.getTime();
+    const pass: Pass =
+      same && pending ? pending : { kind, since, started: clock(), page: 0, seen: new Set(), carried: [], pages: 0, changed: 0 };
+    pending = pass;
+    for (;;) {
       signal?.throwIfAborted();
-      if (page >= maxPages) throw new Error(`The lead sync read ${maxPages} pages and the upstream still reports more`);
-      const result = await reader.readPage(since, page, signal);
-      pages += 1;
-      const leads = [...carried, ...result.leads];
+      if (pass.page >= maxPages) {
+        pending = null;
+        throw new Error(`The lead sync read ${maxPages} pages and the upstream still reports more`);
+      }
+      const result = await reader.readPage(since, pass.page, signal);
+      pass.page += 1;
+      pass.pages += 1;
+      // The rows of the page's last lead may go on in the next page: they wait for it.
+      const leads = [...pass.carried, ...result.leads];
       const done = !result.hasMore || result.leads.length === 0;
       const lastId = leads.at(-1)?.kommoId;
       let cut = leads.length;
       while (!done && cut > 0 && leads[cut - 1]?.kommoId === lastId) cut -= 1;
-      carried = leads.slice(cut);
-      changed += store.upsert(joinSeen(leads.slice(0, cut), seen));
-      if (done) return { seen, pages, changed };
+      pass.carried = leads.slice(cut);
+      pass.changed += store.upsert(joinSeen(leads.slice(0, cut), pass.seen));
+      options.onPage?.({ kind, pages: pass.pages, leads: pass.seen.size, startedAt: pass.started });
+      if (done) {
+        pending = null;
+        return pass;
+      }
     }
   }
 
@@ -120,8 +156,7 @@ export function createLeadSync(options: LeadSyncOptions): LeadSync {
   }
 
   async function full(signal: AbortSignal | undefined): Promise<SyncReport> {
-    const started = clock();
-    const { seen, pages, changed } = await readAll(null, signal);
+    const { seen, pages, changed, started } = await readAll('full', null, signal);
     const absent = store.ids().filter((id) => !seen.has(id));
     const removed = store.remove(absent.filter((id) => suspects.has(id)));
     suspects = new Set(absent.filter((id) => !suspects.has(id)));
@@ -130,8 +165,7 @@ export function createLeadSync(options: LeadSyncOptions): LeadSync {
   }
 
   async function incremental(since: Date, signal: AbortSignal | undefined): Promise<SyncReport> {
-    const started = clock();
-    const { seen, pages, changed } = await readAll(since, signal);
+    const { seen, pages, changed, started } = await readAll('incremental', since, signal);
     for (const id of seen) suspects.delete(id);
     const deleted = reader.readDeleted ? store.markDeleted(await reader.readDeleted(since, signal)) : 0;
     watermark = new Date(started - overlapMs);

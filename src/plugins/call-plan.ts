@@ -34,6 +34,11 @@ export function useCallPlan(options: CallPlanOptions): Plugin<Context> {
           defaultPageSize: options.defaultPageSize,
           maxPageSize: options.maxPageSize,
           check,
+          served: {
+            leads: context.index !== null,
+            pipelines: !!context.index?.tables,
+            users: !!context.index?.tables?.users,
+          },
         });
       // The arguments are checked as the resolvers would, in the same walk: a bad one is BAD_USER_INPUT
       // and costs nothing (no read to learn a size, no call that the refusal would throw away).

@@ -8,6 +8,7 @@
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { getOperationAST } from 'graphql';
 import { type Plugin, useReadinessCheck } from 'graphql-yoga';
+import type { IndexStatus } from '../index/registry.js';
 import type { Metrics } from '../metrics.js';
 import { GRAPHQL_PATH, METRICS_PATH, READY_PATH } from '../routes.js';
 
@@ -22,20 +23,28 @@ export function useGraphiQLRedirect(): Plugin {
   };
 }
 
-/** `/ready`: `{status: 'ready' | 'draining', redis}`, 503 while draining. Redis down is degraded, not unready: the replica still serves from local state. */
-export function useReadiness(
-  isReady: () => boolean,
-  redisState: () => 'up' | 'down' | 'off',
-  breakerState: () => 'open' | 'closed' | undefined = () => undefined,
-): Plugin {
+export interface ReadinessSources {
+  /** `starting` until the warm-up is done, `draining` once shutting down: both 503. */
+  readonly state: () => 'starting' | 'ready' | 'draining';
+  readonly redisState: () => 'up' | 'down' | 'off';
+  readonly breakerState?: (() => 'open' | 'closed' | undefined) | undefined;
+  readonly indexState?: (() => IndexStatus) | undefined;
+}
+
+/**
+ * `/ready`: `{status, redis, breaker?, index?}`, 503 while starting (warming up) or draining. Redis down is
+ * degraded, not unready: the replica still serves from local state; so is an index still reading.
+ */
+export function useReadiness(sources: ReadinessSources): Plugin {
   const readiness = useReadinessCheck({
     endpoint: READY_PATH,
     check: ({ fetchAPI }) => {
-      const ready = isReady();
+      const status = sources.state();
       // A cooling account is degraded, not unready: cached answers and other accounts still work.
-      const breaker = breakerState();
-      const body = { status: ready ? 'ready' : 'draining', redis: redisState(), ...(breaker ? { breaker } : {}) };
-      return fetchAPI.Response.json(body, { status: ready ? 200 : 503 });
+      const breaker = sources.breakerState?.();
+      const index = sources.indexState?.();
+      const body = { status, redis: sources.redisState(), ...(breaker ? { breaker } : {}), ...(index ? { index } : {}) };
+      return fetchAPI.Response.json(body, { status: status === 'ready' ? 200 : 503 });
     },
   });
   return {

@@ -1,10 +1,24 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { builder } from '../builder.js';
 import type { Context } from '../context.js';
-import { type ConnectionArgs, checkPageArgs, type PageSettings, paginateLeads } from '../pagination.js';
+import { BadUserInputError, DomainError } from '../errors.js';
+import type { TenantIndex } from '../index/registry.js';
+import { isIndexCursor } from '../index/store.js';
+import {
+  type ConnectionArgs,
+  checkPageArgs,
+  isUpstreamCursor,
+  type LeadPage,
+  type LeadSelection,
+  type PageSettings,
+  paginateLeads,
+} from '../pagination.js';
 import { selectedFieldNames } from '../selection.js';
 import { checkSelection } from '../sources/filters.js';
-import { LeadFilter, type LeadFilterInput, toLeadSelection } from './lead-filter.js';
+import { type IndexOnlyFilters, indexOnlyFilters, LeadFilter, type LeadFilterInput, LeadOrder, toLeadSelection } from './lead-filter.js';
+
+type LeadOrderInput = typeof LeadOrder.$inferInput;
+
 import { Lead, Pipeline, Status, User } from './refs.js';
 
 export const LeadConnection = builder.connectionObject(
@@ -12,19 +26,26 @@ export const LeadConnection = builder.connectionObject(
     type: Lead,
     name: 'LeadConnection',
     description:
-      'A page of leads in upstream order (Relay Cursor Connections). Page forward with `first`/`after`, backward with `last`/`before`.',
+      "A page of leads (Relay Cursor Connections): from the tenant's lead index once it is ready (`dataAsOf` set), otherwise read upstream. Page forward with `first`/`after`, backward with `last`/`before`.",
     fields: (t) => ({
       totalCount: t.int({
         nullable: true,
         description:
-          'The exact number of leads matching the filter, when it can be known cheaply (the whole result fits in two upstream pages); otherwise null. See `totalCountUpperBound`.',
+          "The exact number of leads matching the filter. Always known when the page comes from the tenant's lead index (`dataAsOf` set); from the upstream directly, only when the whole result fits in two upstream pages, otherwise null (see `totalCountUpperBound`).",
         resolve: (connection) => connection.count(),
       }),
       totalCountUpperBound: t.int({
         nullable: true,
         description:
-          'The upstream row total for the filter: the number of leads is at most this (a lead with several tags is several rows, and deleted leads count). Null when the upstream reports no total.',
+          'At least the number of leads matching the filter. From the lead index, that number itself; from the upstream directly, its row total for the filter (a lead with several tags is several rows, and deleted leads count), null when the upstream reports no total.',
         resolve: (connection) => connection.totalRows,
+      }),
+      dataAsOf: t.field({
+        type: 'DateTime',
+        nullable: true,
+        description:
+          "When the lead index snapshot this page was read from was last refreshed: changes made upstream before then are in it. Null when the page came from the upstream directly (the index is off, or the tenant's first index read has not completed).",
+        resolve: (connection) => connection.dataAsOf ?? null,
       }),
     }),
   },
@@ -41,6 +62,7 @@ export function checkLeadsArguments(args: { first?: unknown; last?: unknown; fil
   const size = (value: unknown) => (typeof value === 'number' ? value : null);
   checkPageArgs({ first: size(args.first), last: size(args.last) }, settings);
   toLeadSelection(args.filter as LeadFilterInput | null | undefined);
+  indexOnlyFilters(args.filter as LeadFilterInput | null | undefined);
 }
 
 /** One page of leads for a connection field: the filter, narrowed by the parent's scope. */
@@ -60,18 +82,108 @@ function prefetchReferences(info: GraphQLResolveInfo, context: Context): void {
   if ([...fields].some((name) => USER_FIELDS.has(name))) quietly(context.userIndex);
 }
 
-function resolveLeads(args: ConnectionArgs & { filter?: LeadFilterInput | null }, context: Context, scope?: Scope) {
+type LeadsArgs = ConnectionArgs & { filter?: LeadFilterInput | null; orderBy?: LeadOrderInput | null };
+
+interface ConnectionPage extends Pick<LeadPage, 'edges' | 'pageInfo' | 'totalRows' | 'count'> {
+  /** When the index snapshot it was read from was last refreshed; absent for a page read upstream. */
+  readonly dataAsOf?: Date | null;
+}
+
+/** Why the upstream alone cannot answer these arguments (they need the index), or null when it can. */
+function passThroughRefusal(context: Context, selection: LeadSelection, extra: IndexOnlyFilters | null, args: LeadsArgs): Error | null {
+  if (args.orderBy)
+    return new BadUserInputError(`"orderBy" sorts from the lead index (${context.adapter.sourceName} cannot sort)`, 'orderBy');
+  if (extra) {
+    const name = Object.keys(extra)[0];
+    return new BadUserInputError(`"filter.${name}" is applied by the lead index`, `filter.${name}`);
+  }
+  if (isIndexCursor(args.after) || isIndexCursor(args.before)) {
+    return new BadUserInputError('the cursor comes from a page of the lead index', args.after ? 'after' : 'before');
+  }
+  try {
+    checkSelection(context.adapter, selection.query, selection.includeDeleted);
+    return null;
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+function fromIndex(
+  index: TenantIndex,
+  selection: LeadSelection,
+  extra: IndexOnlyFilters | null,
+  args: LeadsArgs,
+  context: Context,
+): ConnectionPage {
+  const orderBy = args.orderBy ? { field: args.orderBy.field, direction: args.orderBy.direction ?? 'ASC' } : null;
+  const page = index.store.query(
+    { filter: { ...selection.query, ...extra }, orderBy, includeDeleted: selection.includeDeleted },
+    args,
+    context.settings,
+  );
+  return {
+    edges: page.edges,
+    pageInfo: page.pageInfo,
+    totalRows: page.totalCount,
+    count: async () => page.totalCount,
+    dataAsOf: index.dataAsOf,
+  };
+}
+
+async function resolveLeads(args: LeadsArgs, context: Context, scope?: Scope): Promise<ConnectionPage> {
   const selection = toLeadSelection(args.filter, scope);
-  if (selection) checkSelection(context.adapter, selection.query, selection.includeDeleted);
+  const extra = indexOnlyFilters(args.filter);
   if (!selection) {
     return {
       edges: [],
       pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null },
       totalRows: 0,
       count: async () => 0,
+      dataAsOf: context.index?.dataAsOf ?? null,
     };
   }
-  return paginateLeads(selection, args, context.settings, context.adapter.blockSize, context.blocks(selection));
+  // A walk that began on upstream pages goes on there: its cursors are upstream row offsets.
+  const upstreamWalk = isUpstreamCursor(args.after) || isUpstreamCursor(args.before);
+  if (context.index && !upstreamWalk) return fromIndex(context.index, selection, extra, args, context);
+  const refusal = passThroughRefusal(context, selection, extra, args);
+  if (refusal === null) return paginateLeads(selection, args, context.settings, context.adapter.blockSize, context.blocks(selection));
+  // What only the index can answer waits for it, a while.
+  const { indexing } = context;
+  if (!indexing.enabled || upstreamWalk) {
+    if (
+      refusal instanceof DomainError &&
+      refusal.code === 'BAD_USER_INPUT' &&
+      !indexing.enabled &&
+      !args.orderBy &&
+      !extra &&
+      !isIndexCursor(args.after) &&
+      !isIndexCursor(args.before)
+    ) {
+      throw refusal; // as without an index: the source's own refusal
+    }
+    throw new DomainError(
+      'INDEX_UNAVAILABLE',
+      upstreamWalk
+        ? `${refusal.message}, and the cursor comes from a page read upstream: start again without a cursor`
+        : `${refusal.message}, and the lead index is off here (LEADGRAPH_INDEX=off)`,
+    );
+  }
+  const index = await context.openIndex();
+  if (index && (index.ready || (await index.whenReady(indexing.waitMs, context.signal)))) {
+    return fromIndex(index, selection, extra, args, context);
+  }
+  if (index?.state === 'full') {
+    throw new DomainError(
+      'INDEX_UNAVAILABLE',
+      `${refusal.message}, and this tenant has more leads than the index holds (LEADGRAPH_INDEX_MAX_LEADS): it is served without it`,
+    );
+  }
+  const retryAfter = index?.retryAfterSeconds() ?? 1;
+  throw new DomainError(
+    'INDEX_NOT_READY',
+    `${refusal.message}, and this tenant's lead index is still reading its first snapshot; retry in ${retryAfter} s`,
+    { retryAfter },
+  );
 }
 
 type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
@@ -86,7 +198,15 @@ function leadsField<Parent>(
     {
       type: Lead,
       description: `${description} \`first\`/\`last\` take 0 to the configured maximum (default 250); without either, a page is 50. A cursor only works with the filter that produced it.`,
-      args: { filter: t.arg({ type: LeadFilter, required: false, description: 'Narrows the leads; combined with AND.' }) },
+      args: {
+        filter: t.arg({ type: LeadFilter, required: false, description: 'Narrows the leads; combined with AND.' }),
+        orderBy: t.arg({
+          type: LeadOrder,
+          required: false,
+          description:
+            "Sorts the leads (from the lead index). Without it, the upstream's order as the index first read it, leads that appeared later after them.",
+        }),
+      },
       resolve: (parent, args, context, info) => {
         prefetchReferences(info, context);
         return resolveLeads(args, context, scope(parent as Parent));

@@ -1,5 +1,6 @@
 import { builder } from '../builder.js';
 import { BadUserInputError } from '../errors.js';
+import type { IndexFilter, NumberRange, TimeRange } from '../index/store.js';
 import type { LeadSelection } from '../pagination.js';
 import type { LeadQuery } from '../sources/adapter.js';
 import { toId } from '../sources/values.js';
@@ -9,6 +10,43 @@ export const DateTimeRange = builder.inputType('DateTimeRange', {
   fields: (t) => ({
     from: t.field({ type: 'DateTime', required: false, description: 'Earliest instant, inclusive.' }),
     to: t.field({ type: 'DateTime', required: false, description: 'Latest instant, inclusive.' }),
+  }),
+});
+
+export const PriceRange = builder.inputType('PriceRange', {
+  description: 'An inclusive range of deal values; either end may be left open.',
+  fields: (t) => ({
+    min: t.float({ required: false, description: 'Lowest value, inclusive.' }),
+    max: t.float({ required: false, description: 'Highest value, inclusive.' }),
+  }),
+});
+
+export const LeadOrderField = builder.enumType('LeadOrderField', {
+  description: 'What leads can be sorted by (from the lead index). Ties are broken by `kommoId`, numerically, in the same direction.',
+  values: {
+    ID: { description: 'The Kommo lead id, numerically.' },
+    CREATED_AT: { description: 'When the lead was created.' },
+    UPDATED_AT: { description: 'When the lead was last changed.' },
+    CLOSED_AT: { description: 'When the lead was won or lost; open leads (no value) sort last ascending, first descending.' },
+    PRICE: { description: 'The deal value.' },
+    NAME: { description: 'The lead name, case-insensitively.' },
+  } as const,
+});
+
+export const OrderDirection = builder.enumType('OrderDirection', {
+  description: 'A sort direction. A missing value counts as greater than any value (as in PostgreSQL).',
+  values: {
+    ASC: { description: 'Smallest first; leads without the value last.' },
+    DESC: { description: 'Largest first; leads without the value first.' },
+  } as const,
+});
+
+export const LeadOrder = builder.inputType('LeadOrder', {
+  description:
+    "How a lead connection is sorted. Served from the lead index: before a tenant's index is ready, a sorted query waits for it (LEADGRAPH_INDEX_WAIT_MS), then fails with INDEX_NOT_READY.",
+  fields: (t) => ({
+    field: t.field({ type: LeadOrderField, required: true, description: 'The value to sort by.' }),
+    direction: t.field({ type: OrderDirection, required: true, defaultValue: 'ASC', description: 'The direction (default ASC).' }),
   }),
 });
 
@@ -27,6 +65,20 @@ export const LeadFilter = builder.inputType('LeadFilter', {
     tagName: t.string({ required: false, description: 'Leads carrying a tag with this name (case-insensitive).' }),
     createdAt: t.field({ type: DateTimeRange, required: false, description: 'Leads created in this range.' }),
     updatedAt: t.field({ type: DateTimeRange, required: false, description: 'Leads last modified in this range.' }),
+    closedAt: t.field({
+      type: DateTimeRange,
+      required: false,
+      description: 'Leads won or lost in this range (open leads match no range). Served from the lead index.',
+    }),
+    price: t.field({
+      type: PriceRange,
+      required: false,
+      description: 'Leads whose deal value is in this range. Served from the lead index.',
+    }),
+    search: t.string({
+      required: false,
+      description: 'Leads whose name contains this text, case-insensitively (1 to 200 characters). Served from the lead index.',
+    }),
     includeDeleted: t.boolean({
       required: false,
       defaultValue: false,
@@ -64,6 +116,30 @@ function range(value: { from?: Date | null; to?: Date | null } | null | undefine
   }
   return { from, to };
 }
+
+/** The filters only the lead index applies, checked: null when the filter has none. */
+export function indexOnlyFilters(filter: LeadFilterInput | null | undefined): IndexOnlyFilters | null {
+  const out: { search?: string; price?: NumberRange; closedAt?: TimeRange } = {};
+  if (filter?.search !== undefined && filter.search !== null) {
+    const search = filter.search.trim();
+    if (!search || search.length > 200) throw new BadUserInputError('"filter.search" must be 1 to 200 characters', 'filter.search');
+    out.search = search;
+  }
+  if (filter?.price) {
+    const min = filter.price.min ?? undefined;
+    const max = filter.price.max ?? undefined;
+    if (min !== undefined && max !== undefined && min > max) {
+      throw new BadUserInputError(`"filter.price": "min" (${min}) is above "max" (${max})`, 'filter.price');
+    }
+    if (min !== undefined || max !== undefined)
+      out.price = { ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) };
+  }
+  const closed = range(filter?.closedAt, 'closedAt');
+  if (closed.from || closed.to) out.closedAt = { ...(closed.from ? { from: closed.from } : {}), ...(closed.to ? { to: closed.to } : {}) };
+  return Object.keys(out).length > 0 ? out : null;
+}
+
+export type IndexOnlyFilters = Pick<IndexFilter, 'search' | 'price' | 'closedAt'>;
 
 /**
  * A GraphQL filter plus the parent's scope (Pipeline.leads, Status.leads, User.leads) as one

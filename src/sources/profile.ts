@@ -37,6 +37,8 @@ export interface SourceProfile<S extends SourceSettings> {
    * budget (V4: a fifth of its minute; Kommo: five seconds of its 7 a second).
    */
   readonly callLimit: number;
+  /** The lead index's defaults for this upstream (LEADGRAPH_INDEX_*): how often it changes, how late changes show. */
+  readonly index: IndexDefaults;
   /** A setting of this source's that turns something on (e.g. multi-tenant mode): named as a start-up error when another source is chosen. */
   enabledOnlyHere(env: Env): string | null;
   /** Reads and validates its settings (ConfigError naming the variable). */
@@ -47,6 +49,19 @@ export interface SourceProfile<S extends SourceSettings> {
   baseUrl(settings: S): string;
   /** The runtime of these settings: budget, HTTP rules, and how a request finds its tenant and adapter. */
   connect(settings: S, options: ConnectOptions): SourceRuntime;
+}
+
+/** The lead index's timing defaults for one upstream (src/index/registry.ts). */
+export interface IndexDefaults {
+  /** `LEADGRAPH_INDEX_REFRESH_SECONDS`: seconds between incremental refreshes. */
+  readonly refreshSeconds: number;
+  /**
+   * `LEADGRAPH_INDEX_OVERLAP_MINUTES`: how far back of a refresh's own start the next one reads again: it
+   * covers clock skew and, for a warehouse, its load delay (a change appears hours after the time it carries).
+   */
+  readonly overlapMinutes: number;
+  /** `LEADGRAPH_INDEX_FULL_SYNC_MINUTES`: minutes between full re-reads (rows that vanish without trace). */
+  readonly fullSyncMinutes: number;
 }
 
 export interface ConnectOptions {

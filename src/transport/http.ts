@@ -20,10 +20,20 @@ export interface UpstreamRequest<T = unknown> {
   readonly path: string;
   /** Query parameters; a list is sent as the parameter repeated (Kommo's `filter[id][]=1&filter[id][]=2`). */
   readonly query: UpstreamQuery;
-  /** Which cache TTL applies: lead pages change faster than the reference tables. */
-  readonly cacheClass: 'leads' | 'reference';
+  /**
+   * Which cache TTL applies: lead pages change faster than the reference tables. `none`: never cached (the
+   * lead index's reads: it keeps what they hold itself, and their pages would only crowd the cache).
+   */
+  readonly cacheClass: CacheClass | 'none';
   readonly signal?: AbortSignal | undefined;
 }
+
+/** The classes of upstream answers the caches keep, each with its TTL. */
+export type CacheClass = 'leads' | 'reference';
+
+/** The TTL of a call's class: 0 for one that is never cached. */
+export const ttlOf = (ttlMs: Readonly<Record<CacheClass, number>>, cacheClass: CacheClass | 'none'): number =>
+  cacheClass === 'none' ? 0 : ttlMs[cacheClass];
 
 /** An undici Agent with explicit timeouts: undici's defaults (minutes) are far too long here. */
 export function createUpstreamAgent(timeoutMs: number): Agent {

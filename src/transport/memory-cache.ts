@@ -1,12 +1,12 @@
 /** The memory cache layer: decoded values per tenant and request, with identical calls in flight coalesced. */
 import type { UpstreamCache } from './cache.js';
 import { type CallResult, cacheKey, isRefused, type Layer } from './call.js';
-import type { UpstreamRequest } from './http.js';
+import { type CacheClass, ttlOf } from './http.js';
 
 export interface MemoryCacheOptions {
   readonly cache: UpstreamCache;
   /** TTL per cache class; 0 keeps nothing (identical calls in flight are still coalesced). */
-  readonly ttlMs: Readonly<Record<UpstreamRequest['cacheClass'], number>>;
+  readonly ttlMs: Readonly<Record<CacheClass, number>>;
 }
 
 /**
@@ -22,7 +22,7 @@ export function memoryCache(options: MemoryCacheOptions): Layer {
       let loaded: CallResult | undefined;
       const { value, outcome } = await options.cache.getOrLoad(
         key,
-        options.ttlMs[request.cacheClass],
+        ttlOf(options.ttlMs, request.cacheClass),
         async (signal) => {
           ranHere = true;
           const result = await next({ ...request, signal });

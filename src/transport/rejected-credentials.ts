@@ -26,8 +26,15 @@ export interface RejectedCredentialsOptions {
   readonly failuresPerMinute?: number | undefined;
   /** Calls in flight at once per accepted credential, and for all not-yet-accepted ones together. @default unbounded */
   readonly callsInFlightPerCredential?: number | undefined;
+  /** Told which credentials the upstream accepts (the lead index starts only for those). */
+  readonly ledger?: CredentialLedger | undefined;
   /** @default Date.now */
   readonly now?: () => number;
+}
+
+/** Whether the upstream has accepted a credential lately: read by the lead index registry, written by this layer. */
+export interface CredentialLedger {
+  isAccepted(credentialKey: string): boolean;
 }
 
 const FAILURE_WINDOW_MS = 60_000;
@@ -85,6 +92,7 @@ export function rejectedCredentials(options: RejectedCredentialsOptions): Layer 
   // Keyed by the credential key (client id and a hash of the secret), the account key, the address: never a secret.
   const rejected = new LRUCache<string, UpstreamError>({ max: options.maxCredentials, ttl: options.rememberMs, perf });
   const accepted = new LRUCache<string, true>({ max: options.maxCredentials, ttl: ACCEPTED_MS, perf });
+  if (options.ledger) options.ledger.isAccepted = (key) => accepted.has(key);
   const failures = new LRUCache<string, number[]>({ max: options.maxCredentials, ttl: FAILURE_WINDOW_MS, perf });
   const gates = new Map<string, Gate>();
 

@@ -1,13 +1,13 @@
 /** The shared cache layer: bodies in Redis, so one replica's fetch serves the others. */
 import { createHash } from 'node:crypto';
 import { type CallResult, cacheKey, type Layer } from './call.js';
-import type { UpstreamRequest } from './http.js';
+import { type CacheClass, ttlOf } from './http.js';
 import type { SharedStore } from './shared.js';
 
 export interface SharedCacheOptions {
   readonly store: SharedStore;
   /** TTL per cache class; 0 neither reads nor writes Redis. */
-  readonly ttlMs: Readonly<Record<UpstreamRequest['cacheClass'], number>>;
+  readonly ttlMs: Readonly<Record<CacheClass, number>>;
   /** How long one replica may hold the fetch lock of a miss (and the others wait for it). */
   readonly lockMs: number;
 }
@@ -28,7 +28,7 @@ export function sharedCache(options: SharedCacheOptions): Layer {
     cache: 'shared',
   });
   return (next) => async (request) => {
-    const ttlMs = options.ttlMs[request.cacheClass];
+    const ttlMs = ttlOf(options.ttlMs, request.cacheClass);
     if (ttlMs <= 0) return next(request);
     const key = createHash('sha256').update(cacheKey(request)).digest('hex');
     const cached = await store.get(key);

@@ -11,11 +11,11 @@ import type { Breaker } from './breaker.js';
 import { budget } from './budget.js';
 import type { UpstreamCache } from './cache.js';
 import { type CallScope, compose } from './call.js';
-import { abortError, httpCall, type JsonGetter, type ResponseRules, type UpstreamRequest } from './http.js';
+import { abortError, type CacheClass, httpCall, type JsonGetter, type ResponseRules, type UpstreamRequest } from './http.js';
 import type { RateLimiter } from './limiter.js';
 import { memoryCache } from './memory-cache.js';
 import { observeAttempts, observeCalls } from './observe.js';
-import { rejectedCredentials } from './rejected-credentials.js';
+import { type CredentialLedger, rejectedCredentials } from './rejected-credentials.js';
 import { retry } from './retry.js';
 import type { SharedStore } from './shared.js';
 import { sharedCache } from './shared-cache.js';
@@ -40,7 +40,7 @@ export interface UpstreamOptions {
   /** The longest a 429's Retry-After may make a call wait before it gives up. */
   readonly maxWaitMs: number;
   readonly cache: UpstreamCache;
-  readonly ttlMs: Readonly<Record<UpstreamRequest['cacheClass'], number>>;
+  readonly ttlMs: Readonly<Record<CacheClass, number>>;
   readonly metrics: Metrics;
   /** Redis, shared by the replicas (LEADGRAPH_REDIS_URL): bodies behind the local cache. @default none */
   readonly shared?: SharedStore | undefined;
@@ -59,10 +59,13 @@ export interface UpstreamOptions {
 export interface Upstream {
   /** The getter an adapter uses: every call it makes is for this tenant, logged with this logger, under this scope. */
   transport(tenant: Tenant, logger: Logger, scope: CallScope): JsonGetter;
+  /** Whether the upstream accepted this credential lately (a call with it succeeded). */
+  isAccepted(credentialKey: string): boolean;
 }
 
 export function createUpstream(options: UpstreamOptions): Upstream {
   const { metrics, upstreamName, cache, ttlMs, shared } = options;
+  const ledger: CredentialLedger = { isAccepted: () => false };
   const call = compose(
     [
       // Outermost: the log line and the cache metric describe the call as the adapter saw it.
@@ -78,6 +81,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
         maxCredentials: 10_000,
         failuresPerMinute: options.authFailuresPerMinute,
         callsInFlightPerCredential: options.callsInFlightPerCredential,
+        ledger,
       }),
       // The request's allowance: below the caches and the rejected credentials (what they answer costs nothing),
       // above the retries (a retried call counts once).
@@ -101,6 +105,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   );
 
   return {
+    isAccepted: (key) => ledger.isAccepted(key),
     transport(tenant, logger, scope) {
       return {
         async getJson<T>(request: UpstreamRequest<T>): Promise<T> {

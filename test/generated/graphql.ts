@@ -14,6 +14,8 @@ export type DateTimeRange = {
 
 /** Narrows a lead list. Every field is optional and they combine with AND. Ids are Kommo ids (`kommoId`), not global ids. */
 export type LeadFilter = {
+  /** Leads won or lost in this range (open leads match no range). Served from the lead index. */
+  closedAt?: DateTimeRange | null | undefined;
   /** Leads created in this range. */
   createdAt?: DateTimeRange | null | undefined;
   /** Leads of this user group. */
@@ -24,8 +26,12 @@ export type LeadFilter = {
   lossReasonId?: string | null | undefined;
   /** Leads in this pipeline. */
   pipelineId?: string | null | undefined;
+  /** Leads whose deal value is in this range. Served from the lead index. */
+  price?: PriceRange | null | undefined;
   /** Leads this user is responsible for. */
   responsibleUserId?: string | null | undefined;
+  /** Leads whose name contains this text, case-insensitively (1 to 200 characters). Served from the lead index. */
+  search?: string | null | undefined;
   /** Leads in this stage (Kommo status id). Combine with `pipelineId`: 142 and 143 exist in every pipeline. */
   statusId?: string | null | undefined;
   /** Leads carrying this tag (by Kommo tag id). */
@@ -34,6 +40,14 @@ export type LeadFilter = {
   tagName?: string | null | undefined;
   /** Leads last modified in this range. */
   updatedAt?: DateTimeRange | null | undefined;
+};
+
+/** An inclusive range of deal values; either end may be left open. */
+export type PriceRange = {
+  /** Highest value, inclusive. */
+  max?: number | null | undefined;
+  /** Lowest value, inclusive. */
+  min?: number | null | undefined;
 };
 
 /** What a stage means for the leads in it. */

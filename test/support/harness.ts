@@ -56,6 +56,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     LEADGRAPH_V4_RATE_PER_MIN: '1000000',
     LEADGRAPH_KOMMO_RATE_PER_SEC: '1000',
     LEADGRAPH_RETRY_BACKOFF_MS: '10',
+    // The pass-through path, as with LEADGRAPH_INDEX=off: tests of the lead index turn it on.
+    LEADGRAPH_INDEX: 'off',
     ...options.env,
     ...options.credentials,
   });

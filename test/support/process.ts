@@ -14,7 +14,16 @@ export async function startGatewayProcess(
   options: { detached?: boolean } = {},
 ): Promise<GatewayProcess> {
   const child = spawn(command, args, {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', ...env },
+    // The pass-through path without a warm-up, unless the test asks for them: most of these tests count
+    // upstream calls or time a request, and the index's reads and the warm-up's queries would be in them.
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      PORT: '0',
+      LEADGRAPH_INDEX: 'off',
+      LEADGRAPH_WARM_UP: 'false',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.detached ?? false,
   });

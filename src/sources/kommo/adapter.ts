@@ -1,7 +1,7 @@
 import { mapWithConcurrency } from '../../concurrency.js';
 import { UpstreamError } from '../../errors.js';
 import type { LeadReader } from '../../index/sync.js';
-import type { JsonGetter, UpstreamQuery } from '../../transport/http.js';
+import type { CacheClass, JsonGetter, UpstreamQuery } from '../../transport/http.js';
 import {
   isUnresolved,
   type Lead,
@@ -39,7 +39,7 @@ const IDS_PER_CALL = KOMMO_MAX_LIMIT;
 export function createKommoAdapter(options: KommoAdapterOptions): LeadAdapter {
   const { transport, blockSize } = options;
 
-  const getList = (path: string, key: string, query: UpstreamQuery, signal: AbortSignal | undefined, cacheClass: 'leads' | 'reference') =>
+  const getList = (path: string, key: string, query: UpstreamQuery, signal: AbortSignal | undefined, cacheClass: CacheClass | 'none') =>
     transport.getJson<KommoList>({ path, query, cacheClass, decode: (body) => parseList(body, key, path), signal });
 
   /** The leads with these ids: `filter[id][]` takes a list, one call per 250 ids. */
@@ -114,10 +114,18 @@ export function createKommoAdapter(options: KommoAdapterOptions): LeadAdapter {
         with: WITH_LEAD,
         page: String(page + 1),
         limit: String(KOMMO_MAX_LIMIT),
-        'order[updated_at]': 'asc',
       };
-      if (since) query['filter[updated_at][from]'] = unixSeconds(since);
-      const list = await getList(LEADS, 'leads', query, signal, 'leads');
+      // A full read in id order: a lead changed meanwhile keeps its place (in updated_at order it would move
+      // to the end, shifting the pages after it: a lead skipped). Changes are read oldest first: one made
+      // meanwhile moves later, and the next refresh's overlap reads it again.
+      if (since) {
+        query['order[updated_at]'] = 'asc';
+        query['filter[updated_at][from]'] = unixSeconds(since);
+      } else {
+        query['order[id]'] = 'asc';
+      }
+      // Never cached: the index keeps what it reads.
+      const list = await getList(LEADS, 'leads', query, signal, 'none');
       const leads = list.items.map(parseLead).filter((lead): lead is Lead => lead !== null);
       return { leads, hasMore: list.hasNext && list.items.length > 0 };
     },
@@ -129,7 +137,7 @@ export function createKommoAdapter(options: KommoAdapterOptions): LeadAdapter {
           'leads',
           { with: 'only_deleted', page: String(page), limit: String(KOMMO_MAX_LIMIT), 'filter[updated_at][from]': unixSeconds(since) },
           signal,
-          'leads',
+          'none',
         );
         for (const item of list.items) {
           const lead = parseLead(item);

@@ -1,7 +1,7 @@
 import { mapWithConcurrency } from '../../concurrency.js';
 import { UpstreamError } from '../../errors.js';
 import type { LeadReader } from '../../index/sync.js';
-import type { JsonGetter } from '../../transport/http.js';
+import type { CacheClass, JsonGetter } from '../../transport/http.js';
 import {
   blocksOf,
   isCallLimit,
@@ -80,11 +80,12 @@ export function createV4Adapter(options: V4AdapterOptions): LeadAdapter {
     limit: number,
     decode: (page: V4Page) => T,
     signal?: AbortSignal,
+    cacheClass: CacheClass | 'none' = path === LEADS ? 'leads' : 'reference',
   ): Promise<T> {
     return transport.getJson({
       path,
       query: { ...scope, ...params, page: String(page), limit: String(limit) },
-      cacheClass: path === LEADS ? 'leads' : 'reference',
+      cacheClass,
       decode: (body) => decode(parseEnvelope(body, path)),
       signal,
     });
@@ -176,6 +177,7 @@ export function createV4Adapter(options: V4AdapterOptions): LeadAdapter {
         MAX_LIMIT,
         (decoded) => ({ rows: decoded.rows, more: decoded.hasNextPage ?? decoded.rows.length >= MAX_LIMIT }),
         signal,
+        'none', // the index keeps what it reads; 5,000-row pages would only crowd the cache
       );
       const leads: Lead[] = [];
       for (const row of rows) {

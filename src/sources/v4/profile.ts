@@ -98,6 +98,11 @@ export const v4Profile: SourceProfile<V4Settings> = {
   credentialVariables: CREDENTIALS,
   pageSize: { default: 500, max: 5000 },
   callLimit: 20,
+  // The warehouse loads Kommo's changes about daily and caches answers for 30 minutes: a refresh every 5
+  // minutes is 12 calls an hour of 6,000. A change can show up to a day after the time it carries, so
+  // each refresh reads the last 48 hours again (a daily load that is late or skipped once included).
+  // A full re-read every 12 hours: ceil(rows / 5000) calls.
+  index: { refreshSeconds: 300, overlapMinutes: 48 * 60, fullSyncMinutes: 12 * 60 },
   enabledOnlyHere: (env) => (readBool(env, 'LEADGRAPH_CREDENTIALS_FROM_REQUEST', false) ? 'LEADGRAPH_CREDENTIALS_FROM_REQUEST' : null),
 
   read(env) {
