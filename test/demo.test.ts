@@ -30,6 +30,8 @@ describe('the demo upstream', () => {
       'setLatency',
       'setKommoUsersForbidden',
       'addTenant',
+      'holdV4Loads',
+      'vanishLead',
       'html-403',
       'ThrottlerException',
     ]) {

@@ -117,6 +117,25 @@ function inRange(query: URLSearchParams, name: string, value: Date | null): bool
   return (from === null || seconds >= Number(from)) && (to === null || seconds <= Number(to));
 }
 
+const ORDER_KEYS: Readonly<Record<string, (lead: DemoLead) => number | null>> = {
+  id: (lead) => lead.id,
+  created_at: (lead) => unix(lead.createdAt),
+  updated_at: (lead) => unix(lead.updatedAt),
+};
+
+/** `order[created_at|updated_at|id]=asc|desc` (the first given), ties by id in the same direction; without one, the account's own order. */
+function ordered(leads: readonly DemoLead[], query: URLSearchParams): readonly DemoLead[] {
+  for (const [field, key] of Object.entries(ORDER_KEYS)) {
+    const direction = query.get(`order[${field}]`);
+    if (direction !== 'asc' && direction !== 'desc') continue;
+    const sign = direction === 'asc' ? 1 : -1;
+    // A lead without the time sorts as the oldest.
+    const at = (lead: DemoLead): number => key(lead) ?? Number.NEGATIVE_INFINITY;
+    return [...leads].sort((a, b) => sign * (at(a) === at(b) ? a.id - b.id : at(a) < at(b) ? -1 : 1));
+  }
+  return leads;
+}
+
 /** Answers one Kommo API request (a GET) for an authenticated account. */
 export function answerKommo(account: DemoAccount, path: string, query: URLSearchParams): KommoReply {
   const page = Math.max(1, Math.trunc(Number(query.get('page') ?? 1)) || 1);
@@ -154,7 +173,7 @@ export function answerKommo(account: DemoAccount, path: string, query: URLSearch
         inRange(query, 'created_at', lead.createdAt) &&
         inRange(query, 'updated_at', lead.updatedAt),
     );
-    return list('leads', leads, (lead) => (deleted ? deletedLeadJson(lead) : leadJson(lead, account.accountId, withs)));
+    return list('leads', ordered(leads, query), (lead) => (deleted ? deletedLeadJson(lead) : leadJson(lead, account.accountId, withs)));
   }
   if (path === '/api/v4/leads/pipelines') {
     const pipelines = account.pipelines.map((pipeline) => pipelineJson(pipeline, account.accountId));

@@ -72,13 +72,21 @@ function leadRows(lead: DemoLead, base: V4Row): V4Row[] {
   return lead.tags.map((tag) => ({ ...row, tag_id: String(tag.id), tag_name: tag.name, tag_color: tag.color }));
 }
 
+/** The columns every row of an account's workspace carries. */
+const workspaceColumns = (accountId: number, workspaceId: string | null): V4Row => ({
+  account_id: String(accountId),
+  integration_id: 'demo-integration',
+  organization_id: 'demo-organization',
+  workspace_id: workspaceId,
+});
+
+/** One lead's rows in an account's workspace (one per tag, adjacent), as `v4Tables` renders them. */
+export function v4LeadRows(lead: DemoLead, accountId: number, workspaceId: string | null): V4Row[] {
+  return leadRows(lead, workspaceColumns(accountId, workspaceId));
+}
+
 export function v4Tables(account: DemoAccount, workspaceId: string | null): V4Tables {
-  const base: V4Row = {
-    account_id: String(account.accountId),
-    integration_id: 'demo-integration',
-    organization_id: 'demo-organization',
-    workspace_id: workspaceId,
-  };
+  const base = workspaceColumns(account.accountId, workspaceId);
   return {
     accountId: String(account.accountId),
     leadRows: account.leads.flatMap((lead) => leadRows(lead, base)),

@@ -2,7 +2,7 @@
  * The test upstream: the demo upstream's own request handler (src/demo/server.ts), wrapped in
  * everything tests and the benchmark need and production must not ship: a request log, latency,
  * injected faults, an enforced rate limit, a Kommo token without admin rights, extra tenants and
- * envelope switching.
+ * envelope switching, and data that moves under the gateway (test/support/moving-tenant.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type DemoAccount, type DemoDataOptions, mulberry32 } from '../../src/demo/data.js';
@@ -18,6 +18,7 @@ import {
 } from '../../src/demo/server.js';
 import type { Envelope, V4Endpoint, V4Tables } from '../../src/demo/v4.js';
 import { createRateLimiter, type RateLimiter } from '../../src/transport/limiter.js';
+import { type LeadMutations, type MovingTenant, movingTenant } from './moving-tenant.js';
 
 export interface TestUpstreamOptions extends DemoUpstreamOptions {
   /** Delay before every answer, in ms (default 0): a stand-in for a real upstream's round trip. */
@@ -40,15 +41,23 @@ export interface InjectedFault {
   readonly delayMs?: number;
 }
 
-export interface TestTenant {
+/**
+ * One account on both APIs, and the mutations that move its data (`LeadMutations`). `data`, `account`
+ * and `v4Account` are getters that show the state at the time they are read: read them after a
+ * mutation, do not keep them from before (a destructured `const { data } = upstream` is a snapshot).
+ */
+export interface TestTenant extends LeadMutations {
   readonly clientId: string;
   readonly clientSecret: string;
   readonly workspaceId: string;
   /** The same account on the Kommo API (`/api/v4/...`), as a bearer token. */
   readonly kommoToken: string;
-  /** The rows the V4 API serves for this account: what a correct gateway's answers are computed from. */
+  /** The rows the V4 API serves for this account now (while loads are held, those of the last load): what a correct gateway's answers are computed from. */
   readonly data: V4Tables;
+  /** The account as it is now: what the Kommo API serves (deleted leads only under `with=only_deleted`). */
   readonly account: DemoAccount;
+  /** The account as the V4 API serves it now: `account` without the changes `holdV4Loads` holds back. */
+  readonly v4Account: DemoAccount;
 }
 
 export interface TestRequest {
@@ -109,13 +118,28 @@ function endpointOf(pathname: string): string {
   return path.replace(/^\/v1\/kommo\//, '');
 }
 
-const testTenant = ({ clientId, clientSecret, workspaceId, kommoToken, v4, account }: DemoTenant): TestTenant => ({
-  clientId,
-  clientSecret,
-  workspaceId,
-  kommoToken,
-  data: v4,
-  account,
+const testTenant = (tenant: MovingTenant): TestTenant => ({
+  clientId: tenant.clientId,
+  clientSecret: tenant.clientSecret,
+  workspaceId: tenant.workspaceId,
+  kommoToken: tenant.kommoToken,
+  get data() {
+    return tenant.v4;
+  },
+  get account() {
+    return tenant.account;
+  },
+  get v4Account() {
+    return tenant.v4Account;
+  },
+  insertLead: tenant.insertLead,
+  updateLead: tenant.updateLead,
+  deleteLead: tenant.deleteLead,
+  vanishLead: tenant.vanishLead,
+  setClockSkew: tenant.setClockSkew,
+  now: tenant.now,
+  holdV4Loads: tenant.holdV4Loads,
+  loadV4: tenant.loadV4,
 });
 
 /** What the limiter refuses with carries the seconds until a slot frees. */
@@ -134,7 +158,8 @@ const v4Throttled = (response: ServerResponse, retryAfterSeconds: number): void 
   );
 
 export async function startTestUpstream(options: TestUpstreamOptions = {}): Promise<TestUpstream> {
-  const tenants: DemoTenant[] = [createDemoTenant(options)];
+  const main = movingTenant(createDemoTenant(options));
+  const tenants: DemoTenant[] = [main];
   const envelopes: Partial<Record<V4Endpoint, Envelope>> = { ...options.envelopes };
   const demo = createDemoHandler({ tenants, envelopes, maxLimit: options.maxLimit });
   const requests: TestRequest[] = [];
@@ -263,8 +288,19 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
     else start(request, response, at);
   }, options.port);
 
+  const mainTenant = testTenant(main);
   return {
-    ...testTenant(tenants[0] as DemoTenant),
+    // The spread copies the getters' values: they are defined again below, as getters.
+    ...mainTenant,
+    get data() {
+      return mainTenant.data;
+    },
+    get account() {
+      return mainTenant.account;
+    },
+    get v4Account() {
+      return mainTenant.v4Account;
+    },
     url: server.url,
     requests,
     count: (endpoint) => (endpoint ? requests.filter((request) => request.endpoint === endpoint).length : requests.length),
@@ -298,7 +334,7 @@ export async function startTestUpstream(options: TestUpstreamOptions = {}): Prom
       kommoUsersForbidden = forbidden;
     },
     addTenant: (dataOptions = {}) => {
-      const tenant = createDemoTenant(dataOptions);
+      const tenant = movingTenant(createDemoTenant(dataOptions));
       tenants.push(tenant);
       return testTenant(tenant);
     },
