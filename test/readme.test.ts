@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { type Harness, startHarness } from './support/harness.js';
+import { until } from './support/until.js';
 
 const readme = readFileSync('README.md', 'utf8');
 const examples = [...readme.matchAll(/```graphql\n([\s\S]*?)```/g)].map((match) => match[1] as string);
@@ -9,7 +10,16 @@ const examples = [...readme.matchAll(/```graphql\n([\s\S]*?)```/g)].map((match) 
 describe('the README', () => {
   let harness: Harness;
   beforeAll(async () => {
-    harness = await startHarness();
+    // As a newcomer runs it: the lead index on (examples sort and search), queried once it is ready.
+    harness = await startHarness({ env: { LEADGRAPH_INDEX: 'on' } });
+    // A tenant's index starts with its first request.
+    await harness.post({ query: '{ pipelines { name } }' });
+    const ready = harness.url.replace('/graphql', '/ready');
+    await until(
+      async () => ((await (await fetch(ready)).json()) as { index: { state: string } }).index.state === 'ready',
+      10_000,
+      'the index ready',
+    );
   });
   afterAll(() => harness.close());
 

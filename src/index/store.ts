@@ -8,7 +8,7 @@
  * inserted later, the key it first had), so no walk meets a lead twice, and every lead present for
  * the whole walk once. The old keys are kept for `cursorLifetimeMs`; an older walk's cursor is refused.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { BadUserInputError, DomainError } from '../errors.js';
 import { type ConnectionArgs, checkPageArgs, type PageSettings } from '../pagination.js';
 import { type CustomFieldValue, type IdName, type Lead, type LeadQuery, mergeLeadFragments, type Tag } from '../sources/adapter.js';
@@ -167,6 +167,8 @@ type Field = LeadOrderField | 'SYNC';
 type KeyValue = number | string;
 
 interface CursorData {
+  /** The store instance the walk's versions belong to (another replica's, or one before a restart, mean nothing here). */
+  readonly instance: string;
   readonly walk: number;
   readonly key: KeyValue;
   readonly id: string;
@@ -186,6 +188,7 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
   const maxLeads = options.maxLeads ?? DEFAULT_INDEX_MAX_LEADS;
   const lifetime = options.cursorLifetimeMs ?? DEFAULT_CURSOR_LIFETIME_MS;
   const now = options.now ?? Date.now;
+  const instance = randomBytes(6).toString('base64url');
 
   let capacity = 1024;
   let seqCol = new Float64Array(capacity);
@@ -584,8 +587,12 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
     const field: Field = query.orderBy?.field ?? 'SYNC';
     const descending = query.orderBy?.direction === 'DESC';
     const print = fingerprint(query);
-    const after = args.after ? decodeCursor(args.after, print, field, 'after') : null;
-    const before = args.before ? decodeCursor(args.before, print, field, 'before') : null;
+    // A cursor of another store instance (another replica, or this one before a restart) goes on by its
+    // key and id over the current keys: a plain keyset, exact for every lead whose key did not change.
+    const own = (cursor: CursorData | null): CursorData | null =>
+      cursor && cursor.instance !== instance ? { ...cursor, instance, walk: version } : cursor;
+    const after = own(args.after ? decodeCursor(args.after, print, field, 'after') : null);
+    const before = own(args.before ? decodeCursor(args.before, print, field, 'before') : null);
     if (after && before && after.walk !== before.walk) {
       throw new BadUserInputError('"after" and "before" come from different walks: pass cursors of one walk', 'before');
     }
@@ -633,7 +640,10 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
     const edges: IndexEdge[] = [];
     for (let i = start; i < end; i += 1) {
       const slot = slots[i] as number;
-      edges.push({ cursor: encodeCursor({ walk, key: keyOf(slot), id: kommoIds[slot] as string }, print, field), node: materialize(slot) });
+      edges.push({
+        cursor: encodeCursor({ instance, walk, key: keyOf(slot), id: kommoIds[slot] as string }, print, field),
+        node: materialize(slot),
+      });
     }
     return {
       edges,
@@ -783,7 +793,7 @@ export function isIndexCursor(value: string | null | undefined): boolean {
 
 function encodeCursor(cursor: CursorData, print: string, field: Field): string {
   const key = typeof cursor.key === 'number' && Number.isNaN(cursor.key) ? null : cursor.key;
-  return Buffer.from(JSON.stringify([CURSOR_PREFIX, print, field, cursor.walk, key, cursor.id])).toString('base64url');
+  return Buffer.from(JSON.stringify([CURSOR_PREFIX, print, field, cursor.walk, key, cursor.id, cursor.instance])).toString('base64url');
 }
 
 function decodeCursor(value: string, print: string, field: Field, argument: 'after' | 'before'): CursorData {
@@ -795,8 +805,8 @@ function decodeCursor(value: string, print: string, field: Field, argument: 'aft
       parsed = null;
     }
   }
-  const parts = Array.isArray(parsed) && parsed.length === 6 ? parsed : [];
-  const [prefix, cursorPrint, cursorField, walk, key, id] = parts as unknown[];
+  const parts = Array.isArray(parsed) && parsed.length === 7 ? parsed : [];
+  const [prefix, cursorPrint, cursorField, walk, key, id, instance] = parts as unknown[];
   const keyFits = field === 'NAME' ? typeof key === 'string' : key === null || typeof key === 'number';
   if (
     prefix !== CURSOR_PREFIX ||
@@ -806,6 +816,7 @@ function decodeCursor(value: string, print: string, field: Field, argument: 'aft
     walk < 0 ||
     typeof id !== 'string' ||
     id === '' ||
+    typeof instance !== 'string' ||
     (cursorField === field && !keyFits)
   ) {
     throw new BadUserInputError(`"${argument}" is not a cursor of this API: pass a cursor from a previous page unchanged`, argument);
@@ -816,5 +827,5 @@ function decodeCursor(value: string, print: string, field: Field, argument: 'aft
       argument,
     );
   }
-  return { walk, key: key === null ? Number.NaN : (key as KeyValue), id };
+  return { instance, walk, key: key === null ? Number.NaN : (key as KeyValue), id };
 }

@@ -15,9 +15,15 @@ import { makeLead, makeLeads, TAGS } from './leads.js';
 const SETTINGS = { defaultPageSize: 50, maxPageSize: 500 };
 
 /** Pages forward through a connection; returns the ids in order. */
-function walkForward(store: LeadStore, query: IndexQuery, size: number, between?: (page: number) => void): string[] {
+function walkForward(
+  store: LeadStore,
+  query: IndexQuery,
+  size: number,
+  between?: (page: number) => void,
+  from: string | null = null,
+): string[] {
   const ids: string[] = [];
-  let after: string | null = null;
+  let after: string | null = from;
   for (let page = 0; page < 10_000; page += 1) {
     const result = store.query(query, { first: size, after }, SETTINGS);
     ids.push(...result.edges.map((edge) => edge.node.kommoId));
@@ -353,5 +359,24 @@ describe('the lead store: a walk while the index refreshes', () => {
     const store = storeOf(makeLeads(20));
     store.upsert([makeLead(5, { price: -1 })]);
     expect(store.query({ orderBy: { field: 'PRICE' } }, { first: 1 }, SETTINGS).edges[0]?.node.kommoId).toBe('5');
+  });
+});
+
+describe('cursors of another store instance (another replica, a restart)', () => {
+  it('go on by sort value and id over the same data, for every order: no duplicate, no lead lost', () => {
+    const leads = makeLeads(120);
+    // Built in three batches: its versions run ahead of the other's, so its walks mean nothing there.
+    const first = createLeadStore();
+    for (const batch of [leads.slice(0, 40), leads.slice(40, 80), leads.slice(80)]) first.upsert(batch);
+    const second = storeOf(leads);
+    expect(first.version).toBeGreaterThan(second.version);
+    for (const orderBy of [null, { field: 'PRICE' as const, direction: 'DESC' as const }, { field: 'NAME' as const }]) {
+      const query: IndexQuery = { orderBy };
+      const whole = walkForward(first, query, 500);
+      const page = first.query(query, { first: 37 }, SETTINGS);
+      // The rest of the walk on the other instance, whose versions mean nothing to the first one's cursor.
+      const rest = walkForward(second, query, 500, undefined, page.pageInfo.endCursor);
+      expect([...page.edges.map((edge) => edge.node.kommoId), ...rest]).toEqual(whole);
+    }
   });
 });
