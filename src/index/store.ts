@@ -121,8 +121,24 @@ export interface LeadStore {
   has(kommoId: string): boolean;
   /** Every id held, in insertion order. */
   ids(): string[];
+  /**
+   * Visits every lead the query's filter selects (deleted ones only with `includeDeleted`), in no
+   * particular order, without materializing them: `row` is one object, refilled for each lead.
+   */
+  scan(query: IndexQuery, visit: (row: ScanRow) => void): void;
   /** One page of a connection, with its exact total. */
   query(query: IndexQuery, args: ConnectionArgs, settings: PageSettings): IndexPage;
+}
+
+/** What an aggregate reads of a lead (see `LeadStore.scan`). Times in ms since the epoch, NaN for none. */
+export interface ScanRow {
+  price: number;
+  pipelineId: string | null;
+  statusId: string | null;
+  responsibleUserId: string | null;
+  tags: readonly Tag[];
+  createdAt: number;
+  closedAt: number;
 }
 
 /** What a lead keeps besides its column values (strings and small objects interned). */
@@ -674,6 +690,22 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
         return slot === undefined ? null : materialize(slot);
       }),
     has: (id) => slotOf.has(id),
+    scan(query, visit) {
+      const keep = predicate(query);
+      const row: ScanRow = { price: 0, pipelineId: null, statusId: null, responsibleUserId: null, tags: EMPTY, createdAt: 0, closedAt: 0 };
+      for (let slot = 0; slot < used; slot += 1) {
+        if (kommoIds[slot] === undefined || !keep(slot)) continue;
+        const rest = rests[slot] as Rest;
+        row.price = priceCol[slot] as number;
+        row.pipelineId = rest.pipelineId;
+        row.statusId = rest.statusId;
+        row.responsibleUserId = rest.responsibleUserId;
+        row.tags = rest.tags;
+        row.createdAt = createdCol[slot] as number;
+        row.closedAt = closedCol[slot] as number;
+        visit(row);
+      }
+    },
     ids: () => [...sorted('SYNC')].map((slot) => kommoIds[slot] as string),
     query,
   };

@@ -8,6 +8,8 @@ import './status.js';
 import './user.js';
 import './lead.js';
 import './lead-connection.js';
+import './lead-stats.js';
+import { checkTimeZone } from '../index/stats.js';
 import type { PageSettings } from '../pagination.js';
 import { checkLeadsArguments } from './lead-connection.js';
 import { kommoId } from './lead-filter.js';
@@ -31,6 +33,11 @@ export function checkArguments(settings: PageSettings): (coordinate: string, arg
     const [type, field] = coordinate.split('.');
     if (field === 'leads' && (type === 'Query' || type === 'Pipeline' || type === 'Status' || type === 'User')) {
       checkLeadsArguments({ first: argument('first'), last: argument('last'), filter: argument('filter') }, settings);
+    } else if (type === 'Query' && field === 'leadStats') {
+      checkLeadsArguments({ filter: argument('filter') }, settings);
+    } else if (type === 'LeadStats' && field === 'groups') {
+      const zone = argument('timeZone');
+      if (typeof zone === 'string') checkTimeZone(zone);
     } else if (type === 'Query' && (field === 'lead' || field === 'pipeline' || field === 'user')) {
       const id = argument('kommoId');
       if (typeof id === 'string') kommoId(id, 'kommoId');
