@@ -6,6 +6,7 @@
  * Absolute numbers depend on the machine.
  */
 import { performance } from 'node:perf_hooks';
+import { leadGroups, leadTotals } from '../../src/index/stats.js';
 import { createLeadStore, type IndexQuery } from '../../src/index/store.js';
 import { makeLead, makeLeads } from '../index/leads.js';
 
@@ -64,4 +65,31 @@ for (const [name, query] of queries) {
       `an older walk's next page ${median(walkAfterRefresh).toFixed(1)} ms, a new walk's first page ${median(firstPage).toFixed(1)} ms, ` +
       `its next page ${median(nextPage).toFixed(2)} ms (medians of ${RUNS})`,
   );
+}
+
+// leadStats (issue 14): totals and groups over the whole tenant and a filtered part of it, as a dashboard asks.
+const statsCases: [string, IndexQuery][] = [
+  ['all leads', {}],
+  ['pipelineId + price range', { filter: { pipelineId: '20', price: { min: 1000, max: 6000 } } }],
+];
+for (const [name, query] of statsCases) {
+  for (const [grouping, period, zone] of [
+    ['STATUS', 'MONTH', 'UTC'],
+    ['TAG', 'MONTH', 'UTC'],
+    ['CREATED_PERIOD', 'WEEK', 'America/Sao_Paulo'],
+  ] as const) {
+    const runs: number[] = [];
+    let groups = 0;
+    for (let run = 0; run < RUNS; run += 1) {
+      runs.push(
+        time(() => {
+          leadTotals(store, query);
+          groups = leadGroups(store, query, { by: grouping, period, timeZone: zone, first: null }).length;
+        }).ms,
+      );
+    }
+    console.log(
+      `leadStats, ${name}: count + totalPrice + groups(by: ${grouping}) (${groups} groups): ${median(runs).toFixed(1)} ms (median of ${RUNS})`,
+    );
+  }
 }
