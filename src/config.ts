@@ -84,6 +84,8 @@ export interface Config {
   readonly anyDocumentToken: string | null;
   /** The lead index (src/index/): a synchronized snapshot per tenant that serves lead queries with no upstream call. */
   readonly index: IndexConfig;
+  /** `LEADGRAPH_MAX_SUBSCRIPTIONS_PER_TENANT`: live `leadChanged` subscriptions one replica holds per tenant (default 100). */
+  readonly maxSubscriptionsPerTenant: number;
   /** `LEADGRAPH_WARM_UP` (default true): at start, wait for the lead index's first read and run a few queries before /ready says ready. */
   readonly warmUp: boolean;
   /** `LOG_LEVEL` (default info). */
@@ -305,6 +307,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...readTrustedDocuments(env),
     index: readIndex(env, source.index),
     warmUp: readBool(env, 'LEADGRAPH_WARM_UP', true),
+    maxSubscriptionsPerTenant: readInt(env, 'LEADGRAPH_MAX_SUBSCRIPTIONS_PER_TENANT', 100, 1, 100_000),
     logLevel: logLevel as Config['logLevel'],
   } satisfies Config);
 }

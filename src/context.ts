@@ -49,7 +49,24 @@ export interface Context {
    * Null when the index is off.
    */
   openIndex(): Promise<TenantIndex | null>;
+  /** Aborted when the client goes away or its response has ended; unlike `signal`, no deadline: a subscription lives on it. */
+  readonly gone: AbortSignal;
+  /** The live subscriptions of the gateway (limits, drain). */
+  readonly live: LiveSubscriptions;
 }
+
+/** The gateway's live subscriptions: counted per tenant, ended all at once on shutdown. */
+export interface LiveSubscriptions {
+  /** `LEADGRAPH_MAX_SUBSCRIPTIONS_PER_TENANT`. */
+  readonly maxPerTenant: number;
+  /** True once the gateway drains: no new subscription starts. */
+  readonly draining: boolean;
+  /** Registers a subscription's end, called at drain; returns its removal. */
+  add(end: () => void): () => void;
+}
+
+/** For contexts without subscriptions (tests that build contexts by hand). */
+export const NO_LIVE: LiveSubscriptions = { maxPerTenant: 0, draining: false, add: () => () => undefined };
 
 /** How a request reaches its tenant's lead index. */
 export interface IndexAccess {
@@ -70,6 +87,10 @@ export interface ContextScope {
   readonly allowance: CallAllowance;
   /** @default NO_INDEX */
   readonly indexing?: IndexAccess | undefined;
+  /** @default the request's signal */
+  readonly gone?: AbortSignal | undefined;
+  /** @default NO_LIVE */
+  readonly live?: LiveSubscriptions | undefined;
 }
 
 /** The unfiltered lead table: its first block tells how many blocks it has. */
@@ -103,7 +124,7 @@ export function createContext(
   adapter: LeadAdapter,
   settings: PageSettings,
   { signal, deadline }: RequestSignal,
-  { sizes, allowance, indexing = NO_INDEX }: ContextScope,
+  { sizes, allowance, indexing = NO_INDEX, gone = signal, live = NO_LIVE }: ContextScope,
 ): Context {
   const blocks = new Map<string, Promise<LeadBlock>>();
   const found = indexing.current();
@@ -140,6 +161,8 @@ export function createContext(
     },
     index,
     indexing,
+    gone,
+    live,
     async openIndex() {
       if (!indexing.enabled) return null;
       const current = indexing.current();

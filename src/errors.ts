@@ -21,6 +21,8 @@ export type ErrorCode =
   // sync completed, after LEADGRAPH_INDEX_WAIT_MS (`retryAfter`); or while the index is off or over its cap.
   | 'INDEX_NOT_READY'
   | 'INDEX_UNAVAILABLE'
+  // Live subscriptions (src/schema/lead-changes.ts): LEADGRAPH_MAX_SUBSCRIPTIONS_PER_TENANT reached, or a subscriber that does not read.
+  | 'SUBSCRIPTION_LIMIT'
   // Query limits (src/plugins/limits.ts): refused before anything runs upstream.
   | 'QUERY_TOO_DEEP'
   | 'QUERY_TOO_MANY_ALIASES'

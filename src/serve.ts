@@ -53,6 +53,8 @@ export async function serve(): Promise<void> {
     },
     gateway.listener,
   );
+  // Subscriptions over WebSocket (graphql-ws) on the same /graphql path; SSE needs nothing more.
+  gateway.attachWebSockets(server);
   server.on('error', (error: NodeJS.ErrnoException) => {
     const reason = error.code === 'EADDRINUSE' ? 'the port is in use (set PORT)' : error.message;
     process.stderr.write(`leadgraph: cannot listen on ${config.host}:${config.port}: ${reason}\n`);

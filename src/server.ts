@@ -1,13 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { RequestListener } from 'node:http';
+import type { Server as HttpServer, RequestListener } from 'node:http';
 import { useResponseCache } from '@graphql-yoga/plugin-response-cache';
 import { GraphQLError } from 'graphql';
 import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
+import { Gauge } from 'prom-client';
 import type { Dispatcher } from 'undici';
 import { clientKeyOf } from './clients.js';
 import type { Config } from './config.js';
-import { type Context, createContext } from './context.js';
+import { type Context, createContext, type LiveSubscriptions } from './context.js';
 import { requestEnded, requestSignal } from './deadline.js';
 import { findDomainError } from './errors.js';
 import { createIndexRegistry, type IndexRegistry } from './index/registry.js';
@@ -33,6 +34,7 @@ import { createTenantFacts } from './tenant-facts.js';
 import type { UpstreamCache } from './transport/cache.js';
 import type { CallAllowance, CallScope } from './transport/call.js';
 import { createTransport } from './transport/create.js';
+import { attachWebSockets, type WebSockets } from './websockets.js';
 
 export const EXAMPLE_QUERY = `# Welcome to leadgraph: Kommo leads as GraphQL.
 # Run with the pink button or Ctrl-Enter.
@@ -80,6 +82,8 @@ export interface Gateway {
   drain(): void;
   /** Requests being answered right now (the shutdown waits for them). */
   readonly inFlight: number;
+  /** Serves GraphQL over WebSocket (graphql-ws) on this server's `/graphql` too; closed with `close`. */
+  attachWebSockets(server: HttpServer): void;
   /** The tenants' lead indexes (none when LEADGRAPH_INDEX=off). */
   readonly indexes: IndexRegistry;
   /**
@@ -176,6 +180,26 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     tablesRefreshMs: Math.max(60, config.cacheTtlReferenceSeconds) * 1000,
   });
   let warming = false;
+  const sockets: WebSockets[] = [];
+  const liveEnds = new Set<() => void>();
+  new Gauge({
+    name: 'leadgraph_subscriptions_live',
+    help: 'Live leadChanged subscriptions on this replica (SSE and WebSocket).',
+    registers: [metrics.registry],
+    collect() {
+      this.set(liveEnds.size);
+    },
+  });
+  const live: LiveSubscriptions = {
+    maxPerTenant: config.maxSubscriptionsPerTenant,
+    get draining() {
+      return draining;
+    },
+    add(end) {
+      liveEnds.add(end);
+      return () => liveEnds.delete(end);
+    },
+  };
   // Table sizes per tenant, for the call plan: as long as the reference tables are cached, at least an hour.
   const facts = createTenantFacts({ maxTenants: 10_000, ttlMs: Math.max(3600, config.cacheTtlReferenceSeconds) * 1000 });
 
@@ -221,11 +245,14 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         waitMs: config.index.waitMs,
         current: () => indexes.of(tenant, createAdapter),
       };
+      const ends = ended ? [request.signal, ended()] : [request.signal];
       return createContext(
         deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
         settings,
-        requestSignal(ended ? [request.signal, ended()] : request.signal, config.requestTimeoutMs, arrivedAt),
+        requestSignal(ends, config.requestTimeoutMs, arrivedAt),
         {
+          gone: ends.length === 1 ? request.signal : AbortSignal.any(ends),
+          live,
           sizes: facts.of(tenant.cacheKey),
           allowance,
           indexing,
@@ -376,8 +403,21 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     },
     drain: () => {
       draining = true;
+      // Live subscriptions end now (their streams complete): clients reconnect, to another replica.
+      for (const end of [...liveEnds]) end();
+      for (const socket of sockets) void socket.close();
     },
     indexes,
+    attachWebSockets(server) {
+      sockets.push(
+        attachWebSockets(server, yoga, {
+          maxPayloadBytes: config.maxBodyBytes,
+          credentialHeaders: source.tenantHeaders ?? [],
+          refuseHost: (host) => hostRefusal(host),
+          draining: () => draining,
+        }),
+      );
+    },
     async warmUp(maxWaitMs) {
       warming = true;
       try {
@@ -387,6 +427,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       }
     },
     close: async () => {
+      await Promise.all(sockets.map((socket) => socket.close()));
       indexes.close();
       await transport.close();
     },

@@ -18,7 +18,7 @@ import type { CallScope } from '../transport/call.js';
 import type { JsonGetter } from '../transport/http.js';
 import type { Tenant } from '../transport/tenant.js';
 import type { Upstream } from '../transport/upstream.js';
-import { createLeadStore, IndexFullError, type LeadStore } from './store.js';
+import { createLeadStore, IndexFullError, type LeadChangeEvent, type LeadStore } from './store.js';
 import { createLeadSync, type LeadSync, type SyncReport } from './sync.js';
 
 export type IndexState = 'syncing' | 'ready' | 'full' | 'failed';
@@ -45,7 +45,13 @@ export interface TenantIndex {
   whenReady(waitMs: number, signal?: AbortSignal): Promise<boolean>;
   /** Seconds a client should wait before asking again while the index is not ready. */
   retryAfterSeconds(): number;
+  /** Told of each lead the index's refreshes see created, changed or deleted, with when; returns the unsubscribe. */
+  watch(listener: ChangeListener): () => void;
+  /** Listeners now (live subscriptions of this tenant). */
+  readonly watchers: number;
 }
+
+export type ChangeListener = (change: LeadChangeEvent, at: Date) => void;
 
 export interface IndexStatus {
   readonly state: 'off' | IndexState | 'none';
@@ -195,6 +201,13 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
     let timer: NodeJS.Timeout | undefined;
     let nextRunAt = clock();
     let waiters: (() => void)[] = [];
+    const watchers = new Set<ChangeListener>();
+    // The store tells of changes only while someone listens: a first read of 100,000 leads pays nothing for it.
+    const fanOut = (change: LeadChangeEvent): void => {
+      const at = new Date(clock());
+      for (const listener of watchers) listener(change, at);
+    };
+    const listen = (): void => store.onChange(watchers.size > 0 ? fanOut : null);
 
     const schedule = (ms: number): void => {
       if (controller.signal.aborted) return;
@@ -242,6 +255,7 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
           );
           // Nothing of it serves: the memory goes back now, and the next attempt starts from scratch.
           store = createLeadStore({ maxLeads: config.maxLeads });
+          listen();
           sync = makeSync();
           lastFull = 0;
           settle();
@@ -319,6 +333,17 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
           signal?.addEventListener('abort', done, { once: true });
           waiters.push(done);
         });
+      },
+      watch(listener) {
+        watchers.add(listener);
+        listen();
+        return () => {
+          watchers.delete(listener);
+          listen();
+        };
+      },
+      get watchers() {
+        return watchers.size;
       },
       retryAfterSeconds() {
         return Math.max(1, Math.ceil((state === 'failed' ? nextRunAt - clock() : config.waitMs) / 1000));

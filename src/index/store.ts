@@ -11,7 +11,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BadUserInputError, DomainError } from '../errors.js';
 import { type ConnectionArgs, checkPageArgs, type PageSettings } from '../pagination.js';
-import { type CustomFieldValue, type IdName, type Lead, type LeadQuery, mergeLeadFragments, type Tag } from '../sources/adapter.js';
+import {
+  type CustomFieldValue,
+  type IdName,
+  type Lead,
+  type LeadQuery,
+  matchesQuery,
+  mergeLeadFragments,
+  type Tag,
+} from '../sources/adapter.js';
 
 export type LeadOrderField = 'ID' | 'CREATED_AT' | 'UPDATED_AT' | 'CLOSED_AT' | 'PRICE' | 'NAME';
 export type OrderDirection = 'ASC' | 'DESC';
@@ -121,6 +129,8 @@ export interface LeadStore {
   has(kommoId: string): boolean;
   /** Every id held, in insertion order. */
   ids(): string[];
+  /** Told of every lead created, changed or deleted from now on (null: nobody listens; changes cost nothing extra). */
+  onChange(listener: ((change: LeadChangeEvent) => void) | null): void;
   /**
    * Visits every lead the query's filter selects (deleted ones only with `includeDeleted`), in no
    * particular order, without materializing them: `row` is one object, refilled for each lead.
@@ -128,6 +138,30 @@ export interface LeadStore {
   scan(query: IndexQuery, visit: (row: ScanRow) => void): void;
   /** One page of a connection, with its exact total. */
   query(query: IndexQuery, args: ConnectionArgs, settings: PageSettings): IndexPage;
+}
+
+/** A lead the store saw created, changed or deleted (a soft delete, a deletion listed, or a lead forgotten). */
+export interface LeadChangeEvent {
+  readonly kind: 'CREATED' | 'UPDATED' | 'DELETED';
+  /** As it is now (DELETED: the last known lead, marked deleted). */
+  readonly lead: Lead;
+  /** As it was; null for CREATED. */
+  readonly previous: Lead | null;
+}
+
+/** Whether one lead matches a query's filter, with the same meaning the store's own queries give it. */
+export function leadMatches(lead: Lead, query: IndexQuery): boolean {
+  if (!query.includeDeleted && lead.isDeleted) return false;
+  const filter = query.filter ?? {};
+  if (!matchesQuery(lead, filter)) return false;
+  const inside = (value: number, low: number | undefined, high: number | undefined) =>
+    (low === undefined || value >= low) && (high === undefined || value <= high);
+  if (filter.price && !(Number.isFinite(lead.price) && inside(lead.price, filter.price.min, filter.price.max))) return false;
+  if (filter.closedAt && (filter.closedAt.from || filter.closedAt.to)) {
+    if (!lead.closedAt || !inside(lead.closedAt.getTime(), filter.closedAt.from?.getTime(), filter.closedAt.to?.getTime())) return false;
+  }
+  if (filter.search && !lead.name.toLowerCase().includes(filter.search.toLowerCase())) return false;
+  return true;
 }
 
 /** What an aggregate reads of a lead (see `LeadStore.scan`). Times in ms since the epoch, NaN for none. */
@@ -206,6 +240,7 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
   const lifetime = options.cursorLifetimeMs ?? DEFAULT_CURSOR_LIFETIME_MS;
   const now = options.now ?? Date.now;
   const instance = randomBytes(6).toString('base64url');
+  let listener: ((change: LeadChangeEvent) => void) | null = null;
 
   let capacity = 1024;
   let seqCol = new Float64Array(capacity);
@@ -423,9 +458,12 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
     for (const lead of merged.values()) {
       const existing = slotOf.get(lead.kommoId);
       if (existing !== undefined) {
-        if (sameLead(materialize(existing), lead)) continue;
+        const before = materialize(existing);
+        if (sameLead(before, lead)) continue;
         const old = keysOf(existing);
         write(existing, lead);
+        if (listener)
+          listener({ kind: !before.isDeleted && lead.isDeleted ? 'DELETED' : 'UPDATED', lead: materialize(existing), previous: before });
         if (!sameKeys(old, keysOf(existing))) {
           touch(existing);
           changes.push({ version: version + 1, at, slot: existing, seq: seqCol[existing] as number, old });
@@ -443,6 +481,7 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
         slotOf.set(lead.kommoId, slot);
         write(slot, lead);
         touch(slot);
+        if (listener) listener({ kind: 'CREATED', lead: materialize(slot), previous: null });
       }
       changed += 1;
     }
@@ -455,7 +494,9 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
     for (const id of ids) {
       const slot = slotOf.get(id);
       if (slot === undefined || deletedCol[slot] === 1) continue;
+      const before = listener ? materialize(slot) : null;
       deletedCol[slot] = 1;
+      if (listener && before) listener({ kind: 'DELETED', lead: materialize(slot), previous: before });
       changed += 1;
     }
     if (changed > 0) bump();
@@ -467,6 +508,10 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
     for (const id of ids) {
       const slot = slotOf.get(id);
       if (slot === undefined) continue;
+      if (listener) {
+        const last = materialize(slot);
+        listener({ kind: 'DELETED', lead: { ...last, isDeleted: true }, previous: last });
+      }
       slotOf.delete(id);
       kommoIds[slot] = undefined;
       rests[slot] = undefined;
@@ -755,6 +800,9 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
         return slot === undefined ? null : materialize(slot);
       }),
     has: (id) => slotOf.has(id),
+    onChange(next) {
+      listener = next;
+    },
     scan(query, visit) {
       const selected = mask(query);
       const row: ScanRow = { price: 0, pipelineId: null, statusId: null, responsibleUserId: null, tags: EMPTY, createdAt: 0, closedAt: 0 };

@@ -9,6 +9,7 @@ import './user.js';
 import './lead.js';
 import './lead-connection.js';
 import './lead-stats.js';
+import './lead-changes.js';
 import { checkTimeZone } from '../index/stats.js';
 import type { PageSettings } from '../pagination.js';
 import { checkLeadsArguments } from './lead-connection.js';

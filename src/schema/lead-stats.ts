@@ -137,7 +137,7 @@ const LeadStats = builder.objectRef<StatsShape>('LeadStats').implement({
 });
 
 /** The tenant's index once it serves: waits for its first read like an index query, then says why not. */
-async function readyIndex(context: Context, what: string): Promise<TenantIndex> {
+export async function readyIndex(context: Context, what: string): Promise<TenantIndex> {
   if (context.index) return context.index;
   if (!context.indexing.enabled) {
     throw new DomainError('INDEX_UNAVAILABLE', `${what} is served from the lead index, which is off here (LEADGRAPH_INDEX=off)`);

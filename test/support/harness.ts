@@ -72,6 +72,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const dispatcher = createUpstreamAgent(config.upstreamTimeoutMs);
   const gateway = createGateway(config, { dispatcher, logger, wrapAdapter: options.wrapAdapter });
   const server: Server = createServer(gateway.listener);
+  gateway.attachWebSockets(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
 

@@ -1,0 +1,199 @@
+/**
+ * `Subscription.leadChanged` with real clients on loopback: GraphQL over SSE (Yoga) and over WebSocket
+ * (graphql-ws), against a test upstream whose data changes; the index refreshes every second.
+ */
+import { createClient } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type Harness, startHarness } from './support/harness.js';
+import { until } from './support/until.js';
+
+interface Change {
+  kind: string;
+  at: string;
+  changedFields: string[];
+  lead: { kommoId: string; name: string; price: number; isDeleted: boolean; status: { name: string } | null };
+}
+
+const SUBSCRIPTION = `subscription Changes($filter: LeadFilter) {
+  leadChanged(filter: $filter) { kind at changedFields lead { kommoId name price isDeleted status { name } } } }`;
+
+/** An SSE subscriber: collects `next` events; `close` aborts the stream, as a browser tab closing would. */
+function sse(harness: Harness, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  const controller = new AbortController();
+  const changes: Change[] = [];
+  const errors: unknown[] = [];
+  const done = (async () => {
+    const response = await fetch(harness.url, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers },
+      body: JSON.stringify({ query: SUBSCRIPTION, variables }),
+    });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for (;;) {
+      const { value, done: ended } = await reader.read();
+      if (ended) return;
+      buffer += decoder.decode(value, { stream: true });
+      let cut = buffer.indexOf('\n\n');
+      while (cut >= 0) {
+        const event = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const data = event.split('\n').find((line) => line.startsWith('data:'));
+        if (data && event.includes('event: next')) {
+          const body = JSON.parse(data.slice(5)) as { data?: { leadChanged: Change }; errors?: unknown[] };
+          if (body.data) changes.push(body.data.leadChanged);
+          if (body.errors) errors.push(...body.errors);
+        }
+        cut = buffer.indexOf('\n\n');
+      }
+    }
+  })().catch((error: unknown) => {
+    if (!controller.signal.aborted) errors.push(error);
+  });
+  return { changes, errors, done, close: () => controller.abort() };
+}
+
+describe('leadChanged', () => {
+  let harness: Harness;
+  const live = async (): Promise<string> => {
+    const text = await (await fetch(harness.url.replace('/graphql', '/metrics'))).text();
+    return /leadgraph_subscriptions_live (\d+)/.exec(text)?.[1] ?? '0';
+  };
+
+  beforeAll(async () => {
+    harness = await startHarness({ demo: { leads: 300, seed: 8 }, env: { LEADGRAPH_INDEX: 'on', LEADGRAPH_INDEX_REFRESH_SECONDS: '1' } });
+    await harness.post({ query: '{ pipelines { name } }' });
+    const ready = harness.url.replace('/graphql', '/ready');
+    await until(
+      async () => ((await (await fetch(ready)).json()) as { index: { state: string } }).index.state === 'ready',
+      10_000,
+      'index ready',
+    );
+  });
+  afterAll(() => harness.close());
+
+  it('over SSE: CREATED, UPDATED with changedFields, DELETED, within the refresh interval plus a second', async () => {
+    const subscriber = sse(harness);
+    await until(async () => harness.gateway.indexes.status().leads > 0 && (await live()) === '1', 5000, 'subscribed');
+    const created = harness.demo.insertLead({ name: 'Fresh deal', price: 1234, tags: [] });
+    const started = Date.now();
+    await until(() => subscriber.changes.some((change) => change.lead.kommoId === String(created.id)), 5000, 'CREATED');
+    // The refresh interval (1 s) plus a second, and a second of slack for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(1000 + 1000 + 1000);
+    expect(subscriber.changes.find((change) => change.lead.kommoId === String(created.id))).toMatchObject({
+      kind: 'CREATED',
+      changedFields: [],
+      lead: { name: 'Fresh deal', price: 1234 },
+    });
+    harness.demo.updateLead(created.id, { price: 99, name: 'Fresh deal, cheaper' });
+    await until(() => subscriber.changes.some((change) => change.kind === 'UPDATED'), 5000, 'UPDATED');
+    const updated = subscriber.changes.find((change) => change.kind === 'UPDATED');
+    expect(updated?.lead).toMatchObject({ kommoId: String(created.id), price: 99, name: 'Fresh deal, cheaper' });
+    expect(updated?.changedFields).toEqual(expect.arrayContaining(['name', 'price', 'updatedAt']));
+    harness.demo.deleteLead(created.id);
+    await until(() => subscriber.changes.some((change) => change.kind === 'DELETED'), 5000, 'DELETED');
+    expect(subscriber.changes.find((change) => change.kind === 'DELETED')?.lead).toMatchObject({
+      kommoId: String(created.id),
+      isDeleted: true,
+    });
+    expect(subscriber.errors).toEqual([]);
+    subscriber.close();
+    await until(async () => (await live()) === '0', 3000, 'the subscription freed');
+  });
+
+  it('over WebSocket (graphql-ws): a filtered subscription receives only its leads; 100 subscribers cost the upstream what one does', async () => {
+    const client = createClient({ url: harness.url.replace('http', 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
+    const [pipeline, other] = harness.demo.account.pipelines;
+    const mine: Change[] = [];
+    const unsubscribe = client.subscribe<{ leadChanged: Change }>(
+      { query: SUBSCRIPTION, variables: { filter: { pipelineId: String(pipeline?.id) } } },
+      { next: (result) => result.data && mine.push(result.data.leadChanged), error: () => undefined, complete: () => undefined },
+    );
+    const crowd = Array.from({ length: 99 }, () => sse(harness));
+    await until(async () => (await live()) === '100', 10_000, '100 subscribers');
+    // The upstream calls per second with 100 subscribers: the index's refresh, once per interval.
+    harness.demo.reset();
+    const inside = harness.demo.insertLead({ name: 'In pipeline', pipelineId: pipeline?.id, statusId: pipeline?.statuses[0]?.id });
+    const outside = harness.demo.insertLead({ name: 'Elsewhere', pipelineId: other?.id, statusId: other?.statuses[0]?.id });
+    await until(() => mine.some((change) => change.lead.kommoId === String(inside.id)), 5000, 'the filtered lead');
+    await until(() => crowd.every((one) => one.changes.some((change) => change.lead.kommoId === String(outside.id))), 5000, 'all 99');
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect(mine.map((change) => change.lead.kommoId)).toEqual([String(inside.id)]);
+    const seconds = (Date.now() - (harness.demo.requests[0]?.at ?? Date.now())) / 1000;
+    // One leads read per refresh interval (1 s), whatever the number of subscribers.
+    expect(harness.demo.count('leads')).toBeLessThanOrEqual(Math.ceil(seconds) + 2);
+    expect(harness.demo.requests.every((request) => request.query.lastModifiedStart !== undefined)).toBe(true);
+    // A lead that leaves the filter is sent once, as UPDATED with its new values.
+    harness.demo.updateLead(inside.id, { pipelineId: other?.id, statusId: other?.statuses[0]?.id });
+    await until(() => mine.length === 2, 5000, 'the lead leaving the filter');
+    expect(mine[1]).toMatchObject({ kind: 'UPDATED', changedFields: expect.arrayContaining(['pipeline', 'status']) });
+    harness.demo.updateLead(inside.id, { price: 5 });
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(mine).toHaveLength(2);
+    unsubscribe();
+    await client.dispose();
+    for (const one of crowd) one.close();
+    await until(async () => (await live()) === '0', 5000, 'every subscription freed');
+  });
+
+  it('refuses a subscription past LEADGRAPH_MAX_SUBSCRIPTIONS_PER_TENANT', async () => {
+    const small = await startHarness({
+      upstream: harness.demo,
+      env: { LEADGRAPH_INDEX: 'on', LEADGRAPH_MAX_SUBSCRIPTIONS_PER_TENANT: '1' },
+    });
+    try {
+      const first = sse(small);
+      await until(
+        async () => (await (await fetch(small.url.replace('/graphql', '/metrics'))).text()).includes('leadgraph_subscriptions_live 1'),
+        10_000,
+        'one live',
+      );
+      const second = sse(small);
+      await until(() => second.errors.length > 0, 5000, 'the refusal');
+      expect(JSON.stringify(second.errors)).toContain('SUBSCRIPTION_LIMIT');
+      first.close();
+      second.close();
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+describe('leadChanged in multi-tenant mode', () => {
+  it('a wrong secret cannot subscribe', async () => {
+    const harness = await startHarness({
+      demo: { leads: 50 },
+      env: { LEADGRAPH_INDEX: 'on', LEADGRAPH_CREDENTIALS_FROM_REQUEST: 'true' },
+      credentials: { V4_CLIENT_ID: '', V4_CLIENT_SECRET: '', V4_WORKSPACE_ID: '' },
+    });
+    try {
+      const { demo } = harness;
+      const wrong = { 'x-client-id': demo.clientId, 'x-client-secret': 'not-the-secret', 'x-workspace-id': demo.workspaceId };
+      const subscriber = sse(harness, {}, wrong);
+      await until(() => subscriber.errors.length > 0, 5000, 'the refusal');
+      expect(JSON.stringify(subscriber.errors)).toMatch(/UPSTREAM_UNAUTHORIZED|UNAUTHENTICATED/);
+      expect(subscriber.changes).toEqual([]);
+      subscriber.close();
+      // Over WebSocket, with the credentials in connection_init, too.
+      const client = createClient({
+        url: harness.url.replace('http', 'ws'),
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: wrong,
+      });
+      const refused = await new Promise<unknown>((resolve) => {
+        client.subscribe(
+          { query: SUBSCRIPTION },
+          { next: (value) => resolve(value), error: (error) => resolve(error), complete: () => resolve('complete') },
+        );
+      });
+      expect(JSON.stringify(refused)).toMatch(/UPSTREAM_UNAUTHORIZED|UNAUTHENTICATED/);
+      await client.dispose();
+    } finally {
+      await harness.close();
+    }
+  });
+});
