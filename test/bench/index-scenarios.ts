@@ -47,6 +47,11 @@ const FIRST_QUERY = `{ leads(first: 50) { edges { node { kommoId name price crea
   pipeline { name } status { name kind } responsibleUser { name email } tags { name color }
   customFields { fieldId name values { value enumId } } } } } }`;
 
+/** Scenario 7s: the numbers of a dashboard's first screen. */
+const LEAD_STATS = `query Stats($filter: LeadFilter) { leadStats(filter: $filter) { count totalPrice averagePrice
+  funnel: groups(by: STATUS) { key count totalPrice status { name } }
+  weekly: groups(by: CREATED_PERIOD, period: WEEK, timeZone: "America/Sao_Paulo") { key periodStart count totalPrice } } }`;
+
 /** The filters the steady-state scenarios rotate over: fewer than the index's kept views (8), as a few dashboards ask. */
 const FILTERS = [
   { pipelineId: '7000001', tagName: 'vip' },
@@ -219,6 +224,18 @@ export async function indexScenarios(): Promise<ScenarioResults> {
     true,
   );
   notes.push(`Lookup (7): ${resolved} of 500 representations resolve (the rest are unknown ids: none here).`);
+
+  // 7s. leadStats (issue 14): a funnel by stage and a weekly chart, over every lead and over one pipeline in turn.
+  const statsBodies = [null, ...PIPELINE_IDS].map(
+    (pipelineId) => post(LEAD_STATS, null, { filter: pipelineId ? { pipelineId } : null }).body,
+  );
+  const stats = await measure(
+    '7s. Index: leadStats { count totalPrice groups(by: STATUS) groups(by: CREATED_PERIOD, WEEK, America/Sao_Paulo) }, all leads and each pipeline in turn, no response cache',
+    big,
+    { url: gateway.url, ...post(LEAD_STATS, null), requests: rotating({ bodies: statsBodies }) },
+    gateway.rssMb,
+    true,
+  );
   await gateway.stop();
 
   // 6r and 7r: the raw upstream on the same data, in its own process.
@@ -250,7 +267,12 @@ export async function indexScenarios(): Promise<ScenarioResults> {
     true,
   );
   await upstream.stop();
-  rows.push(filtered, alone, distinct, rawFiltered, entities, rawLookup);
+  rows.push(filtered, alone, distinct, rawFiltered, entities, rawLookup, stats);
+  targets.push({
+    target: 'leadStats (7s) over 100,000 leads: p50 under 20 ms',
+    measured: `${stats.p50.toFixed(1)} ms, ${stats.requestsPerSecond.toFixed(0)} req/s`,
+    met: stats.p50 < 20,
+  });
 
   targets.push({
     target: 'Filtered + sorted page (6): at least the raw upstream filtered page (6r) req/s',
@@ -263,9 +285,9 @@ export async function indexScenarios(): Promise<ScenarioResults> {
     met: filtered.p50 < 10,
   });
   targets.push({
-    target: 'Upstream calls during the index loads (6, 6c, 6b, 7)',
-    measured: `${filtered.calls} + ${alone.calls} + ${distinct.calls} + ${entities.calls}`,
-    met: filtered.calls + alone.calls + distinct.calls + entities.calls === 0,
+    target: 'Upstream calls during the index loads (6, 6c, 6b, 7, 7s)',
+    measured: `${filtered.calls} + ${alone.calls} + ${distinct.calls} + ${entities.calls} + ${stats.calls}`,
+    met: filtered.calls + alone.calls + distinct.calls + entities.calls + stats.calls === 0,
   });
   const batchesPerSecond = rawLookup.requestsPerSecond / 500;
   targets.push({
