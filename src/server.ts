@@ -11,6 +11,7 @@ import { type Context, createContext } from './context.js';
 import { requestEnded, requestSignal } from './deadline.js';
 import { findDomainError } from './errors.js';
 import { createIndexRegistry, type IndexRegistry } from './index/registry.js';
+import { createIndexShare } from './index/shared.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { corsFor, hostRefusals, isLoopbackAddress, useCsrfPrevention } from './plugins/browsers.js';
 import { useCallPlan } from './plugins/call-plan.js';
@@ -166,6 +167,9 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     }
     return found;
   };
+  const tablesRefreshMs = Math.max(60, config.cacheTtlReferenceSeconds) * 1000;
+  // Replicas sharing Redis read each tenant's upstream once: one leads, the others replay its passes.
+  const share = transport.shared ? createIndexShare({ store: transport.shared, config: config.index, tablesRefreshMs }) : undefined;
   const indexes = createIndexRegistry({
     config: config.index,
     upstream: transport.upstream,
@@ -173,7 +177,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     registry: metrics.registry,
     multiTenant: source.multiTenant,
     isAccepted: (key) => transport.upstream.isAccepted(key),
-    tablesRefreshMs: Math.max(60, config.cacheTtlReferenceSeconds) * 1000,
+    tablesRefreshMs,
+    share,
   });
   let warming = false;
   // Table sizes per tenant, for the call plan: as long as the reference tables are cached, at least an hour.
@@ -388,6 +393,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     },
     close: async () => {
       indexes.close();
+      // The locks this replica held go back before the connection closes: another replica takes over at once.
+      await share?.close();
       await transport.close();
     },
   };
