@@ -82,6 +82,8 @@ interface Recording {
   readonly since: number | null;
   readonly pages: number[];
   readonly writes: Promise<boolean>[];
+  /** Compressed bytes written. */
+  bytes: number;
   deleted: readonly string[] | null;
   broken: boolean;
 }
@@ -222,7 +224,7 @@ export function createIndexShare(options: IndexShareOptions): IndexShare {
       const sinceMs = since?.getTime() ?? null;
       if (page === 0 || !recording || recording.since !== sinceMs) {
         // A pass resumed past its first page with nothing recorded of its start cannot be published whole.
-        recording = { id: randomUUID(), since: sinceMs, pages: [], writes: [], deleted: null, broken: page !== 0 };
+        recording = { id: randomUUID(), since: sinceMs, pages: [], writes: [], bytes: 0, deleted: null, broken: page !== 0 };
       }
       const rec = recording;
       if (!rec.broken) {
@@ -230,6 +232,7 @@ export function createIndexShare(options: IndexShareOptions): IndexShare {
         rec.writes.push(
           encodePage(result.leads, store.maxValueBytes).then((chunks) => {
             rec.pages[page] = chunks.length;
+            for (const chunk of chunks) rec.bytes += chunk.length;
             return store.write(
               chunks.map((chunk, index) => [pageKey(rec.id, page, index), chunk] as const),
               logTtlMs,
@@ -343,6 +346,7 @@ export function createIndexShare(options: IndexShareOptions): IndexShare {
       }
       appliedId = record.id;
       mustFull = false;
+      log.debug({ kind: record.kind, pages: record.pages.length, bytes: rec.bytes }, 'lead index: pass published');
       if (before) void store.remove(before.flatMap((item) => pageKeys(JSON.parse(item) as PassRecord)));
     }
 

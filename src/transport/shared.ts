@@ -199,7 +199,9 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore & Sh
       if (entries.some(([, value]) => Buffer.byteLength(value) > options.maxValueBytes)) return false;
       const multi = redis.multi();
       for (const [key, value] of entries) multi.set(`${PREFIX}${key}`, value, 'PX', ttlMs);
-      return (await attempt(() => multi.exec(), null)) !== null;
+      // A command Redis refused (out of memory) fails the write as a whole.
+      const replies = await attempt(() => multi.exec(), null);
+      return replies?.every(([error]) => !error) ?? false;
     },
     readBuffers: (keys) =>
       keys.length === 0 ? Promise.resolve([]) : attempt(() => redis.mgetBuffer(...keys.map((key) => `${PREFIX}${key}`)), null),
@@ -209,8 +211,8 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore & Sh
     },
     async append(key, value, keep, ttlMs) {
       const full = `${PREFIX}${key}`;
-      const reply = await attempt(() => redis.multi().rpush(full, value).ltrim(full, -keep, -1).pexpire(full, ttlMs).exec(), null);
-      return reply !== null;
+      const replies = await attempt(() => redis.multi().rpush(full, value).ltrim(full, -keep, -1).pexpire(full, ttlMs).exec(), null);
+      return replies?.every(([error]) => !error) ?? false;
     },
     list: (key) => attempt(() => redis.lrange(`${PREFIX}${key}`, 0, -1), null),
     async renew(key, token, ttlMs) {
