@@ -12,6 +12,7 @@ import { type Context, createContext, type LiveSubscriptions } from './context.j
 import { requestEnded, requestSignal } from './deadline.js';
 import { findDomainError } from './errors.js';
 import { createIndexRegistry, type IndexRegistry } from './index/registry.js';
+import { createIndexShare } from './index/shared.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { corsFor, hostRefusals, isLoopbackAddress, useCsrfPrevention } from './plugins/browsers.js';
 import { useCallPlan } from './plugins/call-plan.js';
@@ -170,6 +171,9 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     }
     return found;
   };
+  const tablesRefreshMs = Math.max(60, config.cacheTtlReferenceSeconds) * 1000;
+  // Replicas sharing Redis read each tenant's upstream once: one leads, the others replay its passes.
+  const share = transport.shared ? createIndexShare({ store: transport.shared, config: config.index, tablesRefreshMs }) : undefined;
   const indexes = createIndexRegistry({
     config: config.index,
     upstream: transport.upstream,
@@ -177,7 +181,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     registry: metrics.registry,
     multiTenant: source.multiTenant,
     isAccepted: (key) => transport.upstream.isAccepted(key),
-    tablesRefreshMs: Math.max(60, config.cacheTtlReferenceSeconds) * 1000,
+    tablesRefreshMs,
+    share,
   });
   let warming = false;
   const sockets: WebSockets[] = [];
@@ -429,6 +434,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     close: async () => {
       await Promise.all(sockets.map((socket) => socket.close()));
       indexes.close();
+      // The locks this replica held go back before the connection closes: another replica takes over at once.
+      await share?.close();
       await transport.close();
     },
   };

@@ -18,6 +18,7 @@ import type { CallScope } from '../transport/call.js';
 import type { JsonGetter } from '../transport/http.js';
 import type { Tenant } from '../transport/tenant.js';
 import type { Upstream } from '../transport/upstream.js';
+import type { IndexRole, IndexShare } from './shared.js';
 import { createLeadStore, IndexFullError, type LeadChangeEvent, type LeadStore } from './store.js';
 import { createLeadSync, type LeadSync, type SyncReport } from './sync.js';
 
@@ -60,6 +61,8 @@ export interface IndexStatus {
   readonly leads: number;
   /** The oldest snapshot's age in seconds (null before any is ready). */
   readonly ageSeconds: number | null;
+  /** With replicas sharing Redis: tenants this replica reads the upstream for, replays, or syncs alone (Redis down). */
+  readonly roles?: Readonly<Record<IndexRole, number>>;
 }
 
 export interface IndexRegistry {
@@ -86,6 +89,8 @@ export interface IndexRegistryOptions {
   readonly tablesRefreshMs: number;
   /** @default Date.now */
   readonly clock?: () => number;
+  /** Replicas sharing Redis: one reads a tenant's upstream, the others replay its passes (shared.ts). @default none */
+  readonly share?: IndexShare | undefined;
 }
 
 /** Retry delays of a failed pass: doubled from the first, never past the refresh interval (nor a minute before the first read). */
@@ -97,6 +102,7 @@ const SWEEP_MS = 60_000;
 
 interface Entry extends TenantIndex {
   lastUsed: number;
+  readonly role: IndexRole | null;
   stop(): void;
 }
 
@@ -128,6 +134,18 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
       }
     },
   });
+  if (options.share) {
+    new Gauge({
+      name: 'leadgraph_index_role',
+      help: 'Replicas sharing Redis: 1 for the role this replica has for each tenant: leader (reads the upstream and publishes its passes), follower (replays them), solo (Redis down: reads by itself).',
+      labelNames: ['tenant', 'role'],
+      registers,
+      collect() {
+        this.reset();
+        for (const entry of entries.values()) if (entry.role) this.set({ tenant: entry.label, role: entry.role }, 1);
+      },
+    });
+  }
   new Gauge({
     name: 'leadgraph_index_tenants',
     help: 'Tenant indexes held, by state: syncing (first read under way), ready, failed (first read failed, retrying), full (over LEADGRAPH_INDEX_MAX_LEADS: pass-through).',
@@ -173,14 +191,15 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
     const fullMs = config.fullSyncMinutes * 60_000;
     const controller = new AbortController();
     let store = createLeadStore({ maxLeads: config.maxLeads });
+    const shared = options.share?.join({ key: tenant.cacheKey, reader: adapter.indexReader, log });
     let sync: LeadSync;
     let lastProgressLog = 0;
     const makeSync = (): LeadSync =>
       createLeadSync({
         store,
-        reader: adapter.indexReader,
+        reader: shared?.reader ?? adapter.indexReader,
         overlapMs,
-        clock,
+        clock: shared?.clock ?? clock,
         onPage: (progress) => {
           const at = clock();
           if (progress.kind !== 'full' || at - lastProgressLog < PROGRESS_LOG_MS) return;
@@ -223,13 +242,16 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
     };
 
     async function readTables(): Promise<void> {
-      try {
+      const read = async (): Promise<IndexTables> => {
         const pipelines = await adapter.listPipelines(controller.signal);
         const users = await adapter.listUsers(controller.signal).catch((error: unknown) => {
           log.info({ code: findDomainError(error)?.code }, 'lead index: users not listed: they are read per request');
           return null;
         });
-        tables = { pipelines, users, readAt: clock() };
+        return { pipelines, users, readAt: clock() };
+      };
+      try {
+        tables = shared ? await shared.tables(read, controller.signal) : await read();
       } catch (error) {
         log.warn(
           { code: findDomainError(error)?.code, err: findDomainError(error) ? undefined : error },
@@ -241,9 +263,10 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
     async function run(): Promise<void> {
       const full = lastFull === 0 || clock() - lastFull >= fullMs;
       const began = performance.now();
-      let report: SyncReport;
+      let report: SyncReport | null;
       try {
-        report = full ? await sync.fullSync(controller.signal) : await sync.refresh(controller.signal);
+        if (shared) report = await shared.turn(sync, full, controller.signal);
+        else report = full ? await sync.fullSync(controller.signal) : await sync.refresh(controller.signal);
       } catch (error) {
         if (controller.signal.aborted) return;
         if (error instanceof IndexFullError) {
@@ -257,6 +280,7 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
           store = createLeadStore({ maxLeads: config.maxLeads });
           listen();
           sync = makeSync();
+          shared?.reset();
           lastFull = 0;
           settle();
           schedule(fullMs);
@@ -281,11 +305,23 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
         schedule(delay);
         return;
       }
-      duration.observe({ kind: report.kind }, (performance.now() - began) / 1000);
+      // A follower with nothing new to replay: it looks again soon.
+      if (report === null) {
+        schedule(shared?.nextTurnMs(state === 'ready') ?? refreshMs);
+        return;
+      }
+      const replayed = shared?.role === 'follower';
+      if (!replayed) duration.observe({ kind: report.kind }, (performance.now() - began) / 1000);
       if (report.kind === 'full') {
         lastFull = clock();
         log.info(
-          { pages: report.pages, leads: store.size, removed: report.removed, seconds: Math.round(performance.now() - began) / 1000 },
+          {
+            pages: report.pages,
+            leads: store.size,
+            removed: report.removed,
+            seconds: Math.round(performance.now() - began) / 1000,
+            replayed,
+          },
           'lead index: full read done',
         );
       } else if (report.changed + report.deleted > 0) {
@@ -298,7 +334,7 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
       state = 'ready';
       retries = 0;
       settle();
-      schedule(refreshMs);
+      schedule(shared?.nextTurnMs(true) ?? refreshMs);
     }
 
     const entry: Entry = {
@@ -317,6 +353,9 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
       },
       get tables() {
         return tables;
+      },
+      get role() {
+        return shared?.role ?? null;
       },
       lastUsed: clock(),
       whenReady(waitMs, signal) {
@@ -351,6 +390,7 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
       stop() {
         controller.abort();
         clearTimeout(timer);
+        shared?.close();
         settle();
       },
     };
@@ -413,11 +453,14 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
         if (at !== undefined && (oldest === null || at < oldest)) oldest = at;
       }
       const only = entries.size === 1 ? [...entries.values()][0] : undefined;
+      const roles: Record<IndexRole, number> = { leader: 0, follower: 0, solo: 0 };
+      for (const entry of entries.values()) if (entry.role) roles[entry.role] += 1;
       return {
         state: !config.enabled ? 'off' : only ? only.state : entries.size === 0 ? 'none' : tenants.ready > 0 ? 'ready' : 'syncing',
         tenants,
         leads,
         ageSeconds: oldest === null ? null : Math.round((clock() - oldest) / 1000),
+        ...(options.share ? { roles } : {}),
       };
     },
     close() {

@@ -9,7 +9,7 @@ import { createUpstreamCache, type UpstreamCache } from './cache.js';
 import { createFairLimiter } from './fair.js';
 import type { ResponseRules } from './http.js';
 import { createRateLimiter } from './limiter.js';
-import { createSharedRateLimiter, createSharedStore } from './shared.js';
+import { createSharedRateLimiter, createSharedStore, type SharedData, type SharedStore } from './shared.js';
 import { createUpstream, type Upstream } from './upstream.js';
 
 /** What the transport needs to know of the source: where, what it is called, its budget and HTTP rules. */
@@ -29,6 +29,8 @@ export interface Transport {
   readonly cache: UpstreamCache;
   /** Redis as the replicas' shared store: `off` without LEADGRAPH_REDIS_URL. */
   redisState(): 'up' | 'down' | 'off';
+  /** The Redis the replicas share (LEADGRAPH_REDIS_URL), or null. */
+  readonly shared: (SharedStore & SharedData) | null;
   /** The account breaker: `open` while an account cools down; undefined for an upstream without one. */
   breakerState(): 'open' | 'closed' | undefined;
   close(): Promise<void>;
@@ -127,6 +129,7 @@ export function createTransport(
     upstream,
     cache,
     redisState: () => (shared ? (shared.up ? 'up' : 'down') : 'off'),
+    shared,
     breakerState: () => (breaker ? (breaker.openCount() > 0 ? 'open' : 'closed') : undefined),
     close: async () => {
       await shared?.close();

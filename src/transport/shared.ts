@@ -51,6 +51,28 @@ export interface SharedStore {
  * one (its fetch failed or was cancelled, its body was too large, or the lock expired); or the wait gave
  * up (`waitMs` passed, or Redis went down).
  */
+/**
+ * Values, lists and lock renewal for state the replicas hand each other (the lead index's pass log,
+ * src/index/shared.ts). Keys are under `leadgraph:`; every call answers null (or false) when Redis
+ * is down, so callers can tell a missing value from an unreachable store.
+ */
+export interface SharedData {
+  /** Largest value Redis keeps for us, in bytes (LEADGRAPH_REDIS_MAX_VALUE_KB). */
+  readonly maxValueBytes: number;
+  /** Sets every entry, with a TTL, in one transaction; false when Redis is down or a value is too large. */
+  write(entries: readonly (readonly [key: string, value: string | Buffer])[], ttlMs: number): Promise<boolean>;
+  /** The values in key order (null for a missing one); null when Redis is down. */
+  readBuffers(keys: readonly string[]): Promise<(Buffer | null)[] | null>;
+  readString(key: string): Promise<string | null | undefined>;
+  remove(keys: readonly string[]): Promise<void>;
+  /** Appends to a list, keeps its last `keep` items, and sets its TTL; false when Redis is down. */
+  append(key: string, value: string, keep: number, ttlMs: number): Promise<boolean>;
+  /** The whole list, oldest first; null when Redis is down. */
+  list(key: string): Promise<string[] | null>;
+  /** Extends a lock `token` holds; false when another holds it, it expired, or Redis is down. */
+  renew(key: string, token: string, ttlMs: number): Promise<boolean>;
+}
+
 export type LockWait = { readonly outcome: 'arrived'; readonly body: string } | { readonly outcome: 'released' | 'gave-up' };
 
 /** How often a replica waiting for another's fetch looks again. */
@@ -79,7 +101,9 @@ return {1, slot - now}
 
 const PREFIX = 'leadgraph:';
 
-export function createSharedStore(options: SharedStoreOptions): SharedStore {
+const RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+
+export function createSharedStore(options: SharedStoreOptions): SharedStore & SharedData {
   const { logger, metrics } = options;
   let up = false;
   let everUp = false;
@@ -169,6 +193,30 @@ export function createSharedStore(options: SharedStoreOptions): SharedStore {
     },
     async release(key, slot) {
       await attempt(() => redis.zrem(`${PREFIX}budget:${key}`, slot), 0);
+    },
+    maxValueBytes: options.maxValueBytes,
+    async write(entries, ttlMs) {
+      if (entries.some(([, value]) => Buffer.byteLength(value) > options.maxValueBytes)) return false;
+      const multi = redis.multi();
+      for (const [key, value] of entries) multi.set(`${PREFIX}${key}`, value, 'PX', ttlMs);
+      // A command Redis refused (out of memory) fails the write as a whole.
+      const replies = await attempt(() => multi.exec(), null);
+      return replies?.every(([error]) => !error) ?? false;
+    },
+    readBuffers: (keys) =>
+      keys.length === 0 ? Promise.resolve([]) : attempt(() => redis.mgetBuffer(...keys.map((key) => `${PREFIX}${key}`)), null),
+    readString: (key) => attempt(() => redis.get(`${PREFIX}${key}`), undefined),
+    async remove(keys) {
+      if (keys.length > 0) await attempt(() => redis.del(...keys.map((key) => `${PREFIX}${key}`)), 0);
+    },
+    async append(key, value, keep, ttlMs) {
+      const full = `${PREFIX}${key}`;
+      const replies = await attempt(() => redis.multi().rpush(full, value).ltrim(full, -keep, -1).pexpire(full, ttlMs).exec(), null);
+      return replies?.every(([error]) => !error) ?? false;
+    },
+    list: (key) => attempt(() => redis.lrange(`${PREFIX}${key}`, 0, -1), null),
+    async renew(key, token, ttlMs) {
+      return (await attempt(() => redis.eval(RENEW, 1, `${PREFIX}lock:${key}`, token, ttlMs), 0)) === 1;
     },
     async close() {
       redis.disconnect();

@@ -43,7 +43,8 @@ export async function startRedis(): Promise<RedisProcess> {
     stop: () =>
       new Promise<void>((resolve) => {
         const running = child;
-        if (!running || running.exitCode !== null) {
+        // A killed process has a signalCode and no exitCode: stopping it again must not wait for another exit.
+        if (!running || running.exitCode !== null || running.signalCode !== null) {
           resolve();
           return;
         }
