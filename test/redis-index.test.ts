@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expectedLeads, type Harness, startHarness } from './support/harness.js';
 import { REDIS_MISSING, type RedisProcess, startRedis } from './support/redis.js';
+import { sse } from './support/sse.js';
 import { startTestUpstream, type TestUpstream } from './support/test-upstream.js';
 import { until } from './support/until.js';
 
@@ -158,6 +159,36 @@ describe.skipIf(REDIS_MISSING !== null)(
         'the change on every replica without Redis',
       );
       expect((await roles(three)).every((counts) => counts?.solo === 1)).toBe(true);
+    });
+    it('deliver each change once to a subscriber on either of two replicas, whichever replica read it', async () => {
+      const two = await start(2);
+      const subscribers = two.map((replica) => sse(replica));
+      await until(
+        async () =>
+          (
+            await Promise.all(
+              two.map(async (replica) =>
+                (await (await fetch(replica.url.replace('/graphql', '/metrics'))).text()).includes('leadgraph_subscriptions_live 1'),
+              ),
+            )
+          ).every(Boolean),
+        5000,
+        'a subscriber on each replica',
+      );
+      const created = demo.insertLead({ name: 'Seen by both', price: 4321, tags: [] });
+      const id = String(created.id);
+      await until(() => subscribers.every((one) => one.changes.some((change) => change.lead.kommoId === id)), 10_000, 'CREATED on both');
+      demo.updateLead(created.id, { price: 1 });
+      await until(() => subscribers.every((one) => one.changes.some((change) => change.kind === 'UPDATED')), 10_000, 'UPDATED on both');
+      // A few more refreshes: nothing arrives twice.
+      await new Promise((resolve) => setTimeout(resolve, 3 * REFRESH_SECONDS * 1000));
+      for (const one of subscribers) {
+        expect(one.changes.filter((change) => change.lead.kommoId === id).map((change) => change.kind)).toEqual(['CREATED', 'UPDATED']);
+        expect(one.changes.find((change) => change.kind === 'UPDATED')?.changedFields).toContain('price');
+        expect(one.errors).toEqual([]);
+        one.close();
+      }
+      demo.vanishLead(created.id);
     });
   },
 );
