@@ -41,6 +41,10 @@ export const EXAMPLE_QUERY = `# Welcome to leadgraph: Kommo leads as GraphQL.
 # Run with the pink button or Ctrl-Enter.
 # Docs for every type and field: the book icon, left.
 # Next page: put {"after": "<endCursor>"} in Variables.
+# Sorted, searched, counted (the lead index, no upstream call): try
+#   leads(first: 10, filter: { search: "a" }, orderBy: { field: PRICE, direction: DESC })
+#   leadStats { count totalPrice groups(by: STATUS) { key count totalPrice status { name } } }
+# and live changes: subscription { leadChanged { kind changedFields lead { kommoId name price } } }
 query FirstLeads($after: String) {
   leads(first: 10, after: $after) {
     totalCountUpperBound
