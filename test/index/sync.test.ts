@@ -225,3 +225,38 @@ describe('the lead sync', () => {
     expect(sync.watermark).toBeNull();
   });
 });
+
+describe('a pass that fails part-way', () => {
+  it('resumes at the page that failed, keeping what it read, and its watermark is from when it began', async () => {
+    const { upstream, clock, store, sync } = setUp({ pageSize: 5, leads: 40 });
+    let failOn: number | null = 3;
+    const reader = upstream.reader(false);
+    const failing = createLeadSync({
+      store,
+      overlapMs: 6 * HOUR,
+      clock: () => clock.now,
+      reader: {
+        readPage: async (since, page, signal) => {
+          if (page === failOn) {
+            failOn = null;
+            throw new Error('upstream hiccup');
+          }
+          return reader.readPage(since, page, signal);
+        },
+      },
+    });
+    await expect(failing.fullSync()).rejects.toThrow('upstream hiccup');
+    expect(failing.watermark).toBeNull();
+    const pagesBefore = upstream.reads.length;
+    expect(pagesBefore).toBe(3); // pages 0, 1, 2 read; page 3 failed
+    expect(store.size).toBeGreaterThan(0);
+    clock.now += 60_000;
+    const report = await failing.fullSync();
+    // It went on from page 3: the pages read before are not read again.
+    expect(upstream.reads.slice(pagesBefore).map((read) => read.page)[0]).toBe(3);
+    expect(report.pages).toBe(upstream.reads.length);
+    expect(store.size).toBe(40);
+    expect(report.watermark).toEqual(new Date(T0 - 6 * HOUR));
+    expect(sync.watermark).toBeNull(); // the other sync of the set-up never ran
+  });
+});
