@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Server as HttpServer, RequestListener } from 'node:http';
 import { useResponseCache } from '@graphql-yoga/plugin-response-cache';
 import { GraphQLError } from 'graphql';
@@ -222,6 +222,13 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     allowedHosts: isLoopbackAddress(config.host) ? config.allowedHosts : null,
   };
   const hostRefusal = hostRefusals(browserPolicy);
+  const cors = corsFor(browserPolicy);
+  const allowOrigin = (origin: string): boolean => cors(new Request('http://127.0.0.1/', { headers: { origin } })) !== false;
+  const anyDocumentDigest = config.anyDocumentToken === null ? null : createHash('sha256').update(config.anyDocumentToken).digest();
+  const mayRunAnyDocument = (request: Request): boolean => {
+    const given = request.headers.get(ANY_DOCUMENT_HEADER);
+    return anyDocumentDigest !== null && given !== null && timingSafeEqual(createHash('sha256').update(given).digest(), anyDocumentDigest);
+  };
   const compression = config.compression ? { minBytes: config.compressionMinBytes } : null;
   const graphiqlPage = createGraphiQLPage({ compression });
   const vary = [
@@ -236,7 +243,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     schema: subgraphSchema,
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
-    cors: corsFor(browserPolicy),
+    cors,
     // The body limit is LEADGRAPH_MAX_BODY_BYTES, enforced by useQueryLimits without re-streaming every body.
     maxRequestBodySize: false,
     // A trusted document's id, in the body of a POST (the GraphQL-over-HTTP persisted documents draft).
@@ -424,6 +431,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
           credentialHeaders: source.tenantHeaders ?? [],
           refuseHost: (host) => hostRefusal(host),
           draining: () => draining,
+          originAllowed: (origin) => allowOrigin(origin),
+          trusted: {
+            only: config.trustedDocumentsOnly,
+            documents: config.persistedDocuments?.documents ?? new Map(),
+            mayRunAny: (request) => mayRunAnyDocument(request),
+          },
         }),
       );
     },

@@ -6,12 +6,14 @@
  * WebSocket, from the `connection_init` payload (the same header names).
  */
 import type { IncomingMessage, Server } from 'node:http';
-import { type ExecutionArgs, GraphQLError } from 'graphql';
+import { type DocumentNode, type ExecutionArgs, GraphQLError, getOperationAST } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Context } from './context.js';
 import { findDomainError } from './errors.js';
+import { documentNesting, isWellFormed, MAX_NESTING, variablesProblem } from './plugins/input-guard.js';
+import { ANY_DOCUMENT_HEADER } from './plugins/persisted-documents.js';
 import { GRAPHQL_PATH } from './routes.js';
 
 export interface WebSocketOptions {
@@ -23,6 +25,17 @@ export interface WebSocketOptions {
   readonly refuseHost: (host: string | undefined) => unknown;
   /** Whether the gateway is draining: no new socket then. */
   readonly draining: () => boolean;
+  /**
+   * Whether a browser page of this origin may open a socket: the CORS policy's origins (browsers apply
+   * no CORS to WebSockets, so without this any page could read the leads). No Origin: not a browser.
+   */
+  readonly originAllowed: (origin: string) => boolean;
+  /** Trusted documents, as over HTTP: a document must be one of the manifests' unless the request may run any. */
+  readonly trusted: {
+    readonly only: boolean;
+    readonly documents: ReadonlyMap<string, string>;
+    readonly mayRunAny: (request: Request) => boolean;
+  };
 }
 
 export interface WebSockets {
@@ -32,6 +45,28 @@ export interface WebSockets {
 
 /** How often a socket is pinged (graphql-ws's keep-alive), so that proxies do not close idle ones. */
 const KEEP_ALIVE_MS = 12_000;
+
+const refusal = (code: string, message: string): GraphQLError => new GraphQLError(message, { extensions: { code } });
+
+/** The input guard's checks of the HTTP path (src/plugins/input-guard.ts), on one operation's payload. */
+function inputProblem(payload: { query: string; operationName?: string | null; variables?: unknown; extensions?: unknown }): string | null {
+  if (typeof payload.query !== 'string' || !isWellFormed(payload.query)) return 'The query holds a lone UTF-16 surrogate';
+  if (documentNesting(payload.query, MAX_NESTING) > MAX_NESTING) return `The query nests brackets more than ${MAX_NESTING} levels deep`;
+  if (payload.operationName != null && !isWellFormed(String(payload.operationName)))
+    return 'The operation name holds a lone UTF-16 surrogate';
+  return variablesProblem(payload.variables, MAX_NESTING) ?? variablesProblem(payload.extensions, MAX_NESTING);
+}
+
+/** Whether a document is, character for character, one of the trusted documents. */
+const trustedSets = new WeakMap<ReadonlyMap<string, string>, ReadonlySet<string>>();
+function isTrusted(query: string, documents: ReadonlyMap<string, string>): boolean {
+  let texts = trustedSets.get(documents);
+  if (!texts) {
+    texts = new Set(documents.values());
+    trustedSets.set(documents, texts);
+  }
+  return texts.has(query);
+}
 
 /** A Fetch Request standing for the upgrade request: the headers the context reads, aborted when the socket closes. */
 function requestOf(
@@ -63,6 +98,11 @@ export function attachWebSockets(
       socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
+    const origin = request.headers.origin;
+    if (origin !== undefined && !options.originAllowed(origin)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
     sockets.handleUpgrade(request, socket, head, (ws) => sockets.emit('connection', ws, request));
   });
   const closers = new WeakMap<object, AbortController>();
@@ -78,14 +118,40 @@ export function attachWebSockets(
       },
       onSubscribe: async (ctx, _id, payload) => {
         const controller = closers.get(ctx.extra.socket) ?? new AbortController();
-        const request = requestOf(ctx.extra.request, ctx.connectionParams, options.credentialHeaders, controller.signal);
+        const request = requestOf(
+          ctx.extra.request,
+          ctx.connectionParams,
+          [...options.credentialHeaders, ANY_DOCUMENT_HEADER],
+          controller.signal,
+        );
+        // What the HTTP path checks before any GraphQL work (the input guard, trusted documents).
+        const problem = inputProblem(payload);
+        if (problem) return [refusal('BAD_USER_INPUT', problem)];
+        if (options.trusted.only && !options.trusted.mayRunAny(request) && !isTrusted(payload.query, options.trusted.documents)) {
+          return [
+            refusal(
+              'PERSISTED_QUERY_ONLY',
+              'This gateway runs trusted documents only (LEADGRAPH_TRUSTED_DOCUMENTS_ONLY): subscribe with a document of its manifests',
+            ),
+          ];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           request,
+          params: payload,
           remoteAddress: ctx.extra.request.socket.remoteAddress,
         });
-        const document = parse(payload.query);
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          return [error instanceof GraphQLError ? error : refusal('GRAPHQL_PARSE_FAILED', 'The document does not parse')];
+        }
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
+        // Queries and mutations go over HTTP, where the response cache, ETags and the rest apply.
+        if (getOperationAST(document, payload.operationName)?.operation !== 'subscription') {
+          return [refusal('BAD_REQUEST', 'Over WebSocket this gateway runs subscriptions only: send queries to POST /graphql')];
+        }
         let contextValue: unknown;
         try {
           contextValue = await contextFactory();

@@ -142,7 +142,7 @@ describe.each(['v4', 'kommo'] as const)('leadStats on the %s source', (api) => {
           expectedGroups(selected, keyOf).map(({ key, count }) => ({ key, count })),
         );
         const expected = expectedGroups(selected, keyOf);
-        groups.forEach((group, i) => expect(group.totalPrice).toBeCloseTo(expected[i]?.totalPrice as number, 6));
+        for (const [i, group] of groups.entries()) expect(group.totalPrice).toBeCloseTo(expected[i]?.totalPrice as number, 6);
         // Each group names what it groups.
         for (const group of groups) {
           if (group.key === '') continue;

@@ -115,6 +115,82 @@ describe('leadChanged', () => {
   });
 });
 
+describe('the WebSocket endpoint refuses what HTTP refuses', () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness({ demo: { leads: 60 }, env: { LEADGRAPH_INDEX: 'on' } });
+  });
+  afterAll(() => harness.close());
+
+  /** The first result of one operation over a fresh graphql-ws client, and whether the socket stayed open for a second one. */
+  const over = async (query: string, variables?: Record<string, unknown>, headers: Record<string, string> = {}) => {
+    const client = createClient({
+      url: harness.url.replace('http', 'ws'),
+      webSocketImpl: class extends WebSocket {
+        constructor(address: string, protocols?: string | string[]) {
+          super(address, protocols, { headers });
+        }
+      },
+      retryAttempts: 0,
+      lazy: false,
+    });
+    const first = await new Promise<unknown>((resolve) => {
+      client.subscribe({ query, variables }, { next: resolve, error: resolve, complete: () => resolve('complete') });
+    });
+    const second = await new Promise<unknown>((resolve) => {
+      client.subscribe({ query: '{ __typename }' }, { next: resolve, error: resolve, complete: () => resolve('complete') });
+    });
+    await client.dispose();
+    return { first: JSON.stringify(first), second: JSON.stringify(second) };
+  };
+
+  it('a page of another origin gets no socket (browsers apply no CORS to WebSockets)', async () => {
+    const refused = await new Promise<number | string>((resolve) => {
+      const socket = new WebSocket(harness.url.replace('http', 'ws'), 'graphql-transport-ws', {
+        headers: { origin: 'https://evil.example.com' },
+      });
+      socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+      socket.on('open', () => resolve('open'));
+      socket.on('error', () => resolve('error'));
+    });
+    expect(refused).toBe(403);
+    const { first } = await over(SUBSCRIPTION, undefined, { origin: 'http://localhost:5173' });
+    expect(first).not.toContain('4500');
+  });
+
+  it('runs subscriptions only, answers a syntax error or a lone surrogate as an error of that operation, and keeps the socket', async () => {
+    const query = await over('{ leads(first: 1) { totalCount } }');
+    expect(query.first).toContain('subscriptions only');
+    expect(query.second).toContain('subscriptions only'); // the socket still answers
+    const syntax = await over('subscription { leadChanged( ');
+    expect(syntax.first).toContain('Syntax Error');
+    const lone = await over(SUBSCRIPTION, { filter: { search: '\ud800' } });
+    expect(lone.first).toContain('BAD_USER_INPUT');
+    expect(lone.first).toContain('surrogate');
+  });
+
+  it('runs only trusted documents when LEADGRAPH_TRUSTED_DOCUMENTS_ONLY says so', async () => {
+    const trusted = await startHarness({
+      upstream: harness.demo,
+      env: {
+        LEADGRAPH_INDEX: 'on',
+        LEADGRAPH_PERSISTED_DOCUMENTS: 'examples/frontend/src/gql/persisted-documents.json',
+        LEADGRAPH_TRUSTED_DOCUMENTS_ONLY: 'true',
+      },
+    });
+    try {
+      const client = createClient({ url: trusted.url.replace('http', 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
+      const refused = await new Promise<unknown>((resolve) => {
+        client.subscribe({ query: SUBSCRIPTION }, { next: resolve, error: resolve, complete: () => resolve('complete') });
+      });
+      expect(JSON.stringify(refused)).toContain('PERSISTED_QUERY_ONLY');
+      await client.dispose();
+    } finally {
+      await trusted.close();
+    }
+  });
+});
+
 describe('leadChanged in multi-tenant mode', () => {
   it('a wrong secret cannot subscribe', async () => {
     const harness = await startHarness({

@@ -46,8 +46,13 @@ export interface TenantIndex {
   whenReady(waitMs: number, signal?: AbortSignal): Promise<boolean>;
   /** Seconds a client should wait before asking again while the index is not ready. */
   retryAfterSeconds(): number;
-  /** Told of each lead the index's refreshes see created, changed or deleted, with when; returns the unsubscribe. */
-  watch(listener: ChangeListener): () => void;
+  /** Why the last read failed (its error code and message), while it has not succeeded since. */
+  readonly failure: { readonly code: string; readonly message: string } | null;
+  /**
+   * Told of each lead the index's refreshes see created, changed or deleted, with when; `onEnd` when the
+   * index itself goes (dropped, or the gateway closes). Returns the unsubscribe.
+   */
+  watch(listener: ChangeListener, onEnd?: () => void): () => void;
   /** Listeners now (live subscriptions of this tenant). */
   readonly watchers: number;
 }
@@ -83,8 +88,8 @@ export interface IndexRegistryOptions {
   readonly registry: Registry;
   /** Requests bring their own credentials: index only accepted ones, evict idle ones. */
   readonly multiTenant: boolean;
-  /** Whether the upstream has accepted a credential (multi-tenant mode). */
-  readonly isAccepted: (credentialKey: string) => boolean;
+  /** Whether the upstream has answered a tenant, credential and workspace, lately (multi-tenant mode). */
+  readonly isAccepted: (tenantKey: string) => boolean;
   /** How often the reference tables are read again, at most (LEADGRAPH_CACHE_TTL_REFERENCE_SECONDS). */
   readonly tablesRefreshMs: number;
   /** @default Date.now */
@@ -220,7 +225,9 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
     let timer: NodeJS.Timeout | undefined;
     let nextRunAt = clock();
     let waiters: (() => void)[] = [];
+    let lastFailure: { readonly code: string; readonly message: string } | null = null;
     const watchers = new Set<ChangeListener>();
+    const enders = new Map<ChangeListener, () => void>();
     // The store tells of changes only while someone listens: a first read of 100,000 leads pays nothing for it.
     const fanOut = (change: LeadChangeEvent): void => {
       const at = new Date(clock());
@@ -298,7 +305,11 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
             ? 'lead index: first read failed: queries stay pass-through; it resumes where it stopped'
             : 'lead index: refresh failed: serving the last snapshot; it resumes where it stopped',
         );
-        if (domain?.code === 'UPSTREAM_UNAUTHORIZED' && options.multiTenant) {
+        lastFailure = domain
+          ? { code: domain.code, message: domain.message }
+          : { code: 'INTERNAL_SERVER_ERROR', message: 'the read failed' };
+        // These credentials cannot read this tenant (any more): nothing to retry for, in multi-tenant mode.
+        if ((domain?.code === 'UPSTREAM_UNAUTHORIZED' || domain?.code === 'UPSTREAM_FORBIDDEN') && options.multiTenant) {
           drop(tenant.cacheKey);
           return;
         }
@@ -333,6 +344,7 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
       dataAsOf = new Date(report.watermark.getTime() + overlapMs);
       state = 'ready';
       retries = 0;
+      lastFailure = null;
       settle();
       schedule(shared?.nextTurnMs(true) ?? refreshMs);
     }
@@ -354,6 +366,9 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
       get tables() {
         return tables;
       },
+      get failure() {
+        return lastFailure;
+      },
       get role() {
         return shared?.role ?? null;
       },
@@ -373,11 +388,13 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
           waiters.push(done);
         });
       },
-      watch(listener) {
+      watch(listener, onEnd) {
         watchers.add(listener);
+        if (onEnd) enders.set(listener, onEnd);
         listen();
         return () => {
           watchers.delete(listener);
+          enders.delete(listener);
           listen();
         };
       },
@@ -413,7 +430,8 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
     ? setInterval(() => {
         const horizon = clock() - config.idleMinutes * 60_000;
         for (const [key, entry] of entries) {
-          if (entry.lastUsed < horizon) {
+          // A live subscription is use: its index stays.
+          if (entry.lastUsed < horizon && entry.watchers === 0) {
             logger.info({ index: entry.label }, 'lead index: dropped, unused for LEADGRAPH_INDEX_IDLE_MINUTES');
             drop(key);
           }
@@ -433,7 +451,7 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
         entries.set(tenant.cacheKey, known);
         return known;
       }
-      if (options.multiTenant && !options.isAccepted(tenant.credentialKey)) return null;
+      if (options.multiTenant && !options.isAccepted(tenant.cacheKey)) return null;
       while (entries.size >= config.maxTenants) {
         const oldest = entries.keys().next().value as string;
         logger.info({ index: entries.get(oldest)?.label }, 'lead index: dropped, the least recently used past LEADGRAPH_INDEX_MAX_TENANTS');

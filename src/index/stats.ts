@@ -3,6 +3,7 @@
  * same grouped by pipeline, stage, responsible user, tag, or the period (day, week, month, in an IANA
  * time zone) a lead was created or closed in. One pass over the store's columns, no lead materialized.
  */
+import { LRUCache } from 'lru-cache';
 import { BadUserInputError } from '../errors.js';
 import type { Tag } from '../sources/adapter.js';
 import type { IndexQuery, LeadStore, ScanRow } from './store.js';
@@ -135,11 +136,15 @@ function periodStartDay(day: number, period: LeadPeriod): number {
 // Time zones ---------------------------------------------------------------------------------------
 
 const ZONE_MAX_LENGTH = 64;
+/** Formatters by canonical zone name (Intl's own: a few hundred exist). */
 const formatters = new Map<string, Intl.DateTimeFormat>();
+/** Names as clients spell them (any casing, aliases) to the canonical one: bounded, as spellings are not. */
+const canonical = new LRUCache<string, string>({ max: 1000 });
 
-/** The zone as Intl knows it; BAD_USER_INPUT naming it when it is not an IANA zone name. */
+/** The zone's canonical name; BAD_USER_INPUT naming it when it is not an IANA zone name. */
 export function checkTimeZone(zone: string, argument = 'timeZone'): string {
-  if (formatters.has(zone)) return zone;
+  const known = canonical.get(zone);
+  if (known !== undefined) return known;
   let formatter: Intl.DateTimeFormat | null = null;
   if (zone.length > 0 && zone.length <= ZONE_MAX_LENGTH && /^[A-Za-z0-9_+\-/]+$/.test(zone)) {
     try {
@@ -163,9 +168,10 @@ export function checkTimeZone(zone: string, argument = 'timeZone'): string {
       argument,
     );
   }
-  // Zones are a finite list (a few hundred names and aliases): the map stays small.
-  formatters.set(zone, formatter);
-  return zone;
+  const name = formatter.resolvedOptions().timeZone;
+  if (!formatters.has(name)) formatters.set(name, formatter);
+  canonical.set(zone, name);
+  return name;
 }
 
 interface ZoneClock {
@@ -180,20 +186,21 @@ const zoneDays = new Map<string, Map<number, number | null>>();
 const ZONE_DAYS_MAX = 50_000;
 
 function zoneClock(zone: string): ZoneClock {
-  if (zone === 'UTC' || zone === 'Etc/UTC') {
+  if (zone === 'UTC' || zone === 'Etc/UTC' || checkTimeZone(zone) === 'UTC') {
     return { localDay: (time) => Math.floor(time / DAY_MS), midnight: (day) => day * DAY_MS };
   }
-  const formatter = formatters.get(checkTimeZone(zone)) as Intl.DateTimeFormat;
+  const name = checkTimeZone(zone);
+  const formatter = formatters.get(name) as Intl.DateTimeFormat;
   const offsetAt = (time: number): number => {
     const parts: Record<string, number> = {};
     for (const part of formatter.formatToParts(new Date(time))) if (part.type !== 'literal') parts[part.type] = Number(part.value);
     const local = Date.UTC(parts.year as number, (parts.month as number) - 1, parts.day, parts.hour, parts.minute, parts.second);
     return local - (time - (((time % 1000) + 1000) % 1000));
   };
-  let days = zoneDays.get(zone);
+  let days = zoneDays.get(name);
   if (!days || days.size > ZONE_DAYS_MAX) {
     days = new Map();
-    zoneDays.set(zone, days);
+    zoneDays.set(name, days);
   }
   const known = days;
   const offset = (time: number): number => {

@@ -53,6 +53,14 @@ export interface QueryLimits {
  */
 const LIST_ESTIMATE = 10;
 
+/**
+ * What a field that scans every lead of the tenant's index costs (`Query.leadStats` for its totals, each
+ * `LeadStats.groups`): about what a 250-lead page with ten fields costs, so the default maximum cost
+ * allows about ten scans a request (a few tens of milliseconds each over 100,000 leads), not hundreds.
+ */
+export const SCAN_COST = 2500;
+const SCANS: ReadonlySet<string> = new Set(['Query.leadStats', 'LeadStats.groups']);
+
 /** Costs remembered per document (one per operation name and set of variables), least recently used first out. */
 const COSTS_PER_DOCUMENT = 256;
 
@@ -177,6 +185,8 @@ export function operationCost(
             const outer = multipliers.at(-1) as number;
             if (field.name.value.startsWith('__')) return false;
             cost += outer;
+            const parent = typeInfo.getParentType();
+            if (parent && SCANS.has(`${parent.name}.${field.name.value}`)) cost += outer * SCAN_COST;
             const type = typeInfo.getType() as GraphQLOutputType | null;
             const named = type ? getNamedType(type) : null;
             let factor = 1;

@@ -7,8 +7,8 @@ import { builder } from '../builder.js';
 import { DomainError } from '../errors.js';
 import { type IndexQuery, type LeadChangeEvent, leadMatches } from '../index/store.js';
 import type { Lead as LeadShape } from '../sources/adapter.js';
+import { readyIndex } from './index-access.js';
 import { indexOnlyFilters, LeadFilter, type LeadFilterInput, toLeadSelection } from './lead-filter.js';
-import { readyIndex } from './lead-stats.js';
 import { Lead } from './refs.js';
 
 /** Changes a subscriber may have waiting; past it (a client that does not read), the subscription ends with an error. */
@@ -108,7 +108,7 @@ builder.subscriptionField('leadChanged', (t) =>
       return (async function* () {
         if (context.live.draining)
           throw new DomainError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down: subscribe again to another replica');
-        const index = await readyIndex(context, '"leadChanged"');
+        const index = await readyIndex(context, '"leadChanged" is fed by the lead index');
         if (index.watchers >= context.live.maxPerTenant) {
           throw new DomainError(
             'SUBSCRIPTION_LIMIT',
@@ -120,18 +120,25 @@ builder.subscriptionField('leadChanged', (t) =>
         let wake: (() => void) | null = null;
         let ended = false;
         let overflow = false;
-        const stop = index.watch((change, at) => {
-          if (!(wanted(change.lead) || wanted(change.previous))) return;
-          if (queue.length >= MAX_QUEUED) overflow = true;
-          else
-            queue.push({
-              kind: change.kind,
-              lead: change.lead,
-              at,
-              changedFields: change.kind === 'UPDATED' ? changedFields(change.previous, change.lead) : [],
-            });
-          wake?.();
-        });
+        let dropped = false;
+        const stop = index.watch(
+          (change, at) => {
+            if (!(wanted(change.lead) || wanted(change.previous))) return;
+            if (queue.length >= MAX_QUEUED) overflow = true;
+            else
+              queue.push({
+                kind: change.kind,
+                lead: change.lead,
+                at,
+                changedFields: change.kind === 'UPDATED' ? changedFields(change.previous, change.lead) : [],
+              });
+            wake?.();
+          },
+          () => {
+            dropped = true;
+            wake?.();
+          },
+        );
         const end = (): void => {
           ended = true;
           wake?.();
@@ -140,7 +147,7 @@ builder.subscriptionField('leadChanged', (t) =>
         context.gone.addEventListener('abort', end, { once: true });
         try {
           while (!ended && !context.gone.aborted) {
-            if (queue.length === 0) {
+            if (queue.length === 0 && !dropped && !overflow && !ended) {
               await new Promise<void>((resolve) => {
                 wake = resolve;
               });
@@ -148,6 +155,12 @@ builder.subscriptionField('leadChanged', (t) =>
             }
             if (overflow)
               throw new DomainError('SUBSCRIPTION_LIMIT', `More than ${MAX_QUEUED} changes waited for this subscriber: subscribe again`);
+            if (dropped) {
+              throw new DomainError(
+                'INDEX_UNAVAILABLE',
+                "This tenant's lead index was dropped (its credentials no longer read it, or the replica holds too many tenants): subscribe again",
+              );
+            }
             while (queue.length > 0 && !ended) yield queue.shift() as ChangeShape;
           }
         } finally {

@@ -15,6 +15,7 @@ import {
 } from '../pagination.js';
 import { selectedFieldNames } from '../selection.js';
 import { checkSelection } from '../sources/filters.js';
+import { readyIndex } from './index-access.js';
 import { type IndexOnlyFilters, indexOnlyFilters, LeadFilter, type LeadFilterInput, LeadOrder, toLeadSelection } from './lead-filter.js';
 
 type LeadOrderInput = typeof LeadOrder.$inferInput;
@@ -161,29 +162,16 @@ async function resolveLeads(args: LeadsArgs, context: Context, scope?: Scope): P
     ) {
       throw refusal; // as without an index: the source's own refusal
     }
-    throw new DomainError(
-      'INDEX_UNAVAILABLE',
-      upstreamWalk
-        ? `${refusal.message}, and the cursor comes from a page read upstream: start again without a cursor`
-        : `${refusal.message}, and the lead index is off here (LEADGRAPH_INDEX=off)`,
-    );
+    if (upstreamWalk) {
+      // The index may well serve; the cursor is what does not fit (a walk read upstream goes on upstream).
+      throw new BadUserInputError(
+        `${refusal.message}: the cursor comes from a page read upstream, which cannot go on sorted or filtered so; start again without a cursor`,
+        args.after ? 'after' : 'before',
+      );
+    }
+    throw new DomainError('INDEX_UNAVAILABLE', `${refusal.message}, and the lead index is off here (LEADGRAPH_INDEX=off)`);
   }
-  const index = await context.openIndex();
-  if (index && (index.ready || (await index.whenReady(indexing.waitMs, context.signal)))) {
-    return fromIndex(index, selection, extra, args, context);
-  }
-  if (index?.state === 'full') {
-    throw new DomainError(
-      'INDEX_UNAVAILABLE',
-      `${refusal.message}, and this tenant has more leads than the index holds (LEADGRAPH_INDEX_MAX_LEADS): it is served without it`,
-    );
-  }
-  const retryAfter = index?.retryAfterSeconds() ?? 1;
-  throw new DomainError(
-    'INDEX_NOT_READY',
-    `${refusal.message}, and this tenant's lead index is still reading its first snapshot; retry in ${retryAfter} s`,
-    { retryAfter },
-  );
+  return fromIndex(await readyIndex(context, refusal.message), selection, extra, args, context);
 }
 
 type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;

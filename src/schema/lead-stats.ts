@@ -1,11 +1,11 @@
 /** `leadStats`: counts and sums over the leads a filter selects, whole and grouped, from the tenant's lead index. */
 import { builder } from '../builder.js';
-import type { Context } from '../context.js';
 import { statusKey } from '../context.js';
-import { BadUserInputError, DomainError } from '../errors.js';
+import { BadUserInputError } from '../errors.js';
 import type { TenantIndex } from '../index/registry.js';
 import { checkTimeZone, type LeadGroup as GroupShape, type LeadTotals, leadGroups, leadTotals } from '../index/stats.js';
 import type { IndexQuery } from '../index/store.js';
+import { readyIndex } from './index-access.js';
 import { indexOnlyFilters, LeadFilter, type LeadFilterInput, toLeadSelection } from './lead-filter.js';
 import { Pipeline, Status, User } from './refs.js';
 import { Tag } from './values.js';
@@ -136,28 +136,6 @@ const LeadStats = builder.objectRef<StatsShape>('LeadStats').implement({
   }),
 });
 
-/** The tenant's index once it serves: waits for its first read like an index query, then says why not. */
-export async function readyIndex(context: Context, what: string): Promise<TenantIndex> {
-  if (context.index) return context.index;
-  if (!context.indexing.enabled) {
-    throw new DomainError('INDEX_UNAVAILABLE', `${what} is served from the lead index, which is off here (LEADGRAPH_INDEX=off)`);
-  }
-  const index = await context.openIndex();
-  if (index && (index.ready || (await index.whenReady(context.indexing.waitMs, context.signal)))) return index;
-  if (index?.state === 'full') {
-    throw new DomainError(
-      'INDEX_UNAVAILABLE',
-      `${what} is served from the lead index, and this tenant has more leads than it holds (LEADGRAPH_INDEX_MAX_LEADS)`,
-    );
-  }
-  const retryAfter = index?.retryAfterSeconds() ?? 1;
-  throw new DomainError(
-    'INDEX_NOT_READY',
-    `${what} is served from the lead index, and this tenant's index is still reading its first snapshot; retry in ${retryAfter} s`,
-    { retryAfter },
-  );
-}
-
 builder.queryFields((t) => ({
   leadStats: t.field({
     type: LeadStats,
@@ -168,7 +146,7 @@ builder.queryFields((t) => ({
       const filter = args.filter as LeadFilterInput | null | undefined;
       const selection = toLeadSelection(filter);
       const extra = indexOnlyFilters(filter);
-      const index = await readyIndex(context, '"leadStats"');
+      const index = await readyIndex(context, '"leadStats" is served from the lead index');
       return {
         index,
         query: selection ? { filter: { ...selection.query, ...extra }, orderBy: null, includeDeleted: selection.includeDeleted } : null,

@@ -32,9 +32,10 @@ export interface RejectedCredentialsOptions {
   readonly now?: () => number;
 }
 
-/** Whether the upstream has accepted a credential lately: read by the lead index registry, written by this layer. */
+/** Whether the upstream has answered a tenant (credential and workspace) lately: read by the lead index registry, written by this layer. */
 export interface CredentialLedger {
-  isAccepted(credentialKey: string): boolean;
+  /** By the tenant's cache key: a call with these credentials for this workspace succeeded. */
+  isAccepted(tenantKey: string): boolean;
 }
 
 const FAILURE_WINDOW_MS = 60_000;
@@ -92,7 +93,9 @@ export function rejectedCredentials(options: RejectedCredentialsOptions): Layer 
   // Keyed by the credential key (client id and a hash of the secret), the account key, the address: never a secret.
   const rejected = new LRUCache<string, UpstreamError>({ max: options.maxCredentials, ttl: options.rememberMs, perf });
   const accepted = new LRUCache<string, true>({ max: options.maxCredentials, ttl: ACCEPTED_MS, perf });
-  if (options.ledger) options.ledger.isAccepted = (key) => accepted.has(key);
+  // Per workspace too: an accepted credential with a workspace it cannot read is not a tenant to index.
+  const answered = new LRUCache<string, true>({ max: options.maxCredentials, ttl: ACCEPTED_MS, perf });
+  if (options.ledger) options.ledger.isAccepted = (key) => answered.has(key);
   const failures = new LRUCache<string, number[]>({ max: options.maxCredentials, ttl: FAILURE_WINDOW_MS, perf });
   const gates = new Map<string, Gate>();
 
@@ -148,6 +151,7 @@ export function rejectedCredentials(options: RejectedCredentialsOptions): Layer 
       if (!trusted) checkFailureBudget(request);
       const result = await next(request);
       accepted.set(credential, true);
+      answered.set(request.tenant.cacheKey, true);
       return result;
     } catch (error) {
       const failure = error as UpstreamError;
