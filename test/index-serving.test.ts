@@ -9,6 +9,7 @@ import { type Harness, startHarness } from './support/harness.js';
 import {
   ask,
   type Connection,
+  dataOf,
   type ExpectedLead,
   type FilterInput,
   idsOf,
@@ -64,7 +65,7 @@ describe('V4: every order, both directions, forward and backward', () => {
     expect((await walk(harness, 'forward', { size: 250 })).ids).toEqual(idsOf(live()));
     expect((await walk(harness, 'backward', { size: 120 })).ids).toEqual(idsOf(live()));
     const { body } = await ask(harness, '{ leads(first: 5, orderBy: { field: PRICE }) { edges { node { kommoId } } } }');
-    expect((body.data?.leads as Connection).edges.map((edge) => edge.node.kommoId)).toEqual(
+    expect(dataOf<{ leads: Connection }>(body).leads.edges.map((edge) => edge.node.kommoId)).toEqual(
       idsOf(sortLeads(live(), 'PRICE', 'ASC').slice(0, 5)),
     );
   });
@@ -140,7 +141,7 @@ describe('V4: every filter with its lead-level meaning, exact totalCount', () =>
   it('a tag filter returns the lead with all its tags, not the matching row only', async () => {
     const { body } = await ask(harness, '{ leads(first: 250, filter: { tagId: "114" }) { edges { node { kommoId tags { kommoId } } } } }');
     const expected = leads.filter((lead) => matches(lead, { tagId: '114' }));
-    const got = (body.data?.leads as { edges: { node: { kommoId: string; tags: { kommoId: string }[] } }[] }).edges;
+    const got = dataOf<{ leads: { edges: { node: { kommoId: string; tags: { kommoId: string }[] } }[] } }>(body).leads.edges;
     expect(got.map((edge) => [edge.node.kommoId, edge.node.tags.map((tag) => tag.kommoId).sort()])).toEqual(
       expected.map((lead) => [lead.kommoId, lead.tags.map((tag) => tag.id).sort()]),
     );

@@ -173,6 +173,12 @@ export interface GraphQLBody {
   }[];
 }
 
+/** The answer's data, asserting it came without errors. */
+export function dataOf<T>(body: GraphQLBody): T {
+  expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
+  return body.data as T;
+}
+
 export async function ask(harness: Harness, query: string, variables?: Record<string, unknown>, headers?: Record<string, string>) {
   const response = await harness.post({ query, variables }, headers);
   return { status: response.status, body: (await response.json()) as GraphQLBody };
