@@ -203,8 +203,8 @@ export interface WalkArgs {
   readonly filter?: FilterInput;
   readonly orderBy?: { readonly field: OrderField; readonly direction: Direction } | null;
   readonly size: number;
-  /** Called before each page after the first (to move the upstream between pages). */
-  readonly between?: (page: number) => Promise<void>;
+  /** Called before each page after the first (to move the upstream between pages), with the ids seen so far. */
+  readonly between?: (page: number, seen: readonly string[]) => Promise<void>;
   readonly headers?: Record<string, string>;
   /** @default 200 */
   readonly maxPages?: number;
@@ -221,7 +221,7 @@ export async function walk(
   let cursor: string | null = null;
   const maxPages = args.maxPages ?? 200;
   for (let page = 0; page < maxPages; page += 1) {
-    if (page > 0) await args.between?.(page);
+    if (page > 0) await args.between?.(page, chunks.flat());
     const variables =
       way === 'forward'
         ? { first: args.size, after: cursor, filter: args.filter, orderBy: args.orderBy }
