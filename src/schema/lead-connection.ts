@@ -149,11 +149,18 @@ async function resolveLeads(args: LeadsArgs, context: Context, scope?: Scope): P
   if (refusal === null) return paginateLeads(selection, args, context.settings, context.adapter.blockSize, context.blocks(selection));
   // What only the index can answer waits for it, a while.
   const { indexing } = context;
-  if (!indexing.enabled || upstreamWalk) {
+  if (indexing.enabled && upstreamWalk) {
+    // The index is there: what is wrong is the cursor, which only goes on with the page it came from.
+    const argument = isUpstreamCursor(args.after) ? 'after' : 'before';
+    throw new BadUserInputError(
+      `${refusal.message}, and "${argument}" comes from a page read upstream, without the lead index: start again without a cursor`,
+      argument,
+    );
+  }
+  if (!indexing.enabled) {
     if (
       refusal instanceof DomainError &&
       refusal.code === 'BAD_USER_INPUT' &&
-      !indexing.enabled &&
       !args.orderBy &&
       !extra &&
       !isIndexCursor(args.after) &&
@@ -161,12 +168,7 @@ async function resolveLeads(args: LeadsArgs, context: Context, scope?: Scope): P
     ) {
       throw refusal; // as without an index: the source's own refusal
     }
-    throw new DomainError(
-      'INDEX_UNAVAILABLE',
-      upstreamWalk
-        ? `${refusal.message}, and the cursor comes from a page read upstream: start again without a cursor`
-        : `${refusal.message}, and the lead index is off here (LEADGRAPH_INDEX=off)`,
-    );
+    throw new DomainError('INDEX_UNAVAILABLE', `${refusal.message}, and the lead index is off here (LEADGRAPH_INDEX=off)`);
   }
   const index = await context.openIndex();
   if (index && (index.ready || (await index.whenReady(indexing.waitMs, context.signal)))) {
