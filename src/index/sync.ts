@@ -86,7 +86,8 @@ export interface LeadSync {
   readonly watermark: Date | null;
   /**
    * Reads every lead. A lead absent from this read and the full read before it is removed (an absence
-   * in one read alone may be a row skipped while the upstream's pages shifted).
+   * in one read alone may be a row skipped while the upstream's pages shifted). A lead held as deleted
+   * stays where the upstream lists deletions apart (`readDeleted`): its normal list never has it.
    */
   fullSync(signal?: AbortSignal): Promise<SyncReport>;
   /** Reads the leads modified since the watermark (a full read when there is none yet). */
@@ -157,7 +158,9 @@ export function createLeadSync(options: LeadSyncOptions): LeadSync {
 
   async function full(signal: AbortSignal | undefined): Promise<SyncReport> {
     const { seen, pages, changed, started } = await readAll('full', null, signal);
-    const absent = store.ids().filter((id) => !seen.has(id));
+    // Where deletions are listed apart (Kommo), a lead held as deleted is absent from every full read: no sign it vanished.
+    const listedApart = reader.readDeleted !== undefined;
+    const absent = store.ids().filter((id) => !seen.has(id) && !(listedApart && store.get([id])[0]?.isDeleted));
     const removed = store.remove(absent.filter((id) => suspects.has(id)));
     suspects = new Set(absent.filter((id) => !suspects.has(id)));
     watermark = new Date(started - overlapMs);

@@ -195,6 +195,22 @@ describe('the lead sync', () => {
     expect(store.get(['11'])).toEqual([null]);
   });
 
+  it('keeps a lead the upstream lists only among its deletions (Kommo) through later full reads: it resolves deleted, not unknown', async () => {
+    const { upstream, clock, store, sync } = setUp({ deletions: true });
+    await sync.fullSync();
+    upstream.drop('5', clock.now);
+    clock.now += 60_000;
+    expect((await sync.refresh()).deleted).toBe(1);
+    // Deleted leads are never in Kommo's normal list: their absence from full reads is no vanishing.
+    for (let i = 0; i < 3; i += 1) expect((await sync.fullSync()).removed).toBe(0);
+    expect(store.get(['5'])[0]?.isDeleted).toBe(true);
+    // A live lead that vanishes is still forgotten after two full reads.
+    upstream.drop('6', null);
+    await sync.fullSync();
+    expect((await sync.fullSync()).removed).toBe(1);
+    expect(store.get(['6'])).toEqual([null]);
+  });
+
   it('runs one pass at a time: a refresh asked for meanwhile shares it', async () => {
     const { upstream, sync } = setUp();
     const [a, b] = await Promise.all([sync.refresh(), sync.refresh()]);
