@@ -101,6 +101,28 @@ describe('before the index is ready', () => {
       await upstream.close();
     }
   });
+  it('a sorted query the plan would have priced at many upstream blocks waits for the index instead of UPSTREAM_CALL_LIMIT', async () => {
+    const upstream = await startTestUpstream({ leads: 150, seed: 5 });
+    upstream.setFaults([{ kind: 'slow', endpoints: ['leads'], times: 1, delayMs: 800 }]);
+    const harness = await startHarness({ upstream, env: { LEADGRAPH_INDEX: 'on', LEADGRAPH_INDEX_WAIT_MS: '5000' } });
+    try {
+      await ask(harness, '{ __typename }');
+      // 36 users: read upstream, each connection would be a block or two; from the index, none is.
+      const { body } = await ask(
+        harness,
+        '{ users { kommoId leads(first: 2, orderBy: { field: PRICE, direction: DESC }) { totalCount } } }',
+      );
+      const users = dataOf<{ users: { kommoId: string; leads: { totalCount: number } }[] }>(body).users;
+      const live = leadsFromRows(upstream.data.leadRows).filter((lead) => !lead.isDeleted);
+      expect(users.length).toBeGreaterThan(20);
+      for (const user of users) {
+        expect(user.leads.totalCount).toBe(live.filter((lead) => lead.responsibleUserId === user.kommoId).length);
+      }
+    } finally {
+      await harness.close();
+      await upstream.close();
+    }
+  });
 });
 
 describe('LEADGRAPH_INDEX=off', () => {
