@@ -144,8 +144,8 @@ for (const source of SOURCES) {
           );
           expectedTotals.push(source.live(upstream).length);
         };
-        const result = await walk(harness, way, { orderBy, size: 70, between });
-        expect(result.pages).toBeGreaterThan(4);
+        const result = await walk(harness, way, { orderBy, size: 100, between });
+        expect(result.pages).toBeGreaterThan(3);
         expect(new Set(result.ids).size).toBe(result.ids.length);
         const allAlong = [...initialIds].filter((id) => !deleted.has(id));
         const once = new Set(result.ids);
