@@ -198,6 +198,19 @@ describe('freshness', () => {
           (await ask(harness, '{ leads(first: 1, orderBy: { field: UPDATED_AT, direction: DESC }) { edges { node { kommoId } } } }')).body,
         );
         expect(sorted.leads.edges[0]?.node.kommoId).toBe(b.kommoId);
+
+        // Refreshes re-read the changed leads within their overlap: unchanged, they leave the snapshot as it is
+        // (a cursor carries the snapshot version its walk started at).
+        const versionNow = async (): Promise<number> => {
+          const { body } = await ask(harness, '{ leads(first: 1) { pageInfo { endCursor } } }');
+          const cursor = dataOf<{ leads: { pageInfo: { endCursor: string } } }>(body).leads.pageInfo.endCursor;
+          return (JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[])[3] as number;
+        };
+        const version = await versionNow();
+        upstream.reset();
+        await sleep(REFRESH_MS * 2.5);
+        expect(upstream.count()).toBeGreaterThanOrEqual(2);
+        expect(await versionNow()).toBe(version);
       } finally {
         await harness.close();
         await upstream.close();
