@@ -45,9 +45,11 @@ afterAll(async () => {
 });
 
 describe('Kommo: the first sync', () => {
-  it('is ceil(leads / 250) lead pages in id order, plus pipelines and users', () => {
-    const pages = upstream.requests.filter((request) => request.endpoint === 'kommo:leads');
-    expect(syncCalls).toEqual({ 'kommo:leads': Math.ceil(listed().length / 250), 'kommo:pipelines': 1, 'kommo:users': 1 });
+  it('is ceil(leads / 250) lead pages in id order and one check for deletions during the read, plus pipelines and users', () => {
+    const pages = upstream.requests.filter((request) => request.endpoint === 'kommo:leads' && request.query.with !== 'only_deleted');
+    expect(pages).toHaveLength(Math.ceil(listed().length / 250));
+    expect(upstream.requests.filter((request) => request.query.with === 'only_deleted')).toHaveLength(1);
+    expect(syncCalls).toEqual({ 'kommo:leads': Math.ceil(listed().length / 250) + 1, 'kommo:pipelines': 1, 'kommo:users': 1 });
     expect(pages.every((request) => request.query.limit === '250' && request.query['order[id]'] === 'asc')).toBe(true);
   });
 });
