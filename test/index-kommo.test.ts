@@ -17,6 +17,7 @@ import {
   leadFromAccount,
   matches,
   ORDER_FIELDS,
+  paced,
   sortLeads,
   walk,
 } from './support/index-expect.js';
@@ -188,7 +189,7 @@ describe('Kommo: refreshes', () => {
       moving.deleteLead(victim.id);
       const deletedAt = Date.now();
       await until(
-        async () => dataOf<{ lead: { isDeleted: boolean } }>((await ask(gateway, lookup)).body).lead.isDeleted,
+        paced(async () => dataOf<{ lead: { isDeleted: boolean } }>((await ask(gateway, lookup)).body).lead.isDeleted),
         5000,
         'the deletion reaches the index',
       );

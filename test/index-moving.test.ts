@@ -17,6 +17,7 @@ import {
   leadFromAccount,
   leadsFromRows,
   type OrderField,
+  paced,
   sortLeads,
   walk,
 } from './support/index-expect.js';
@@ -127,7 +128,7 @@ for (const source of SOURCES) {
             change.push({ id: doomed.kommoId, isDeleted: true });
           }
           await until(
-            async () => {
+            paced(async () => {
               const now = await lookUp(
                 harness,
                 change.map((entry) => entry.id),
@@ -138,7 +139,7 @@ for (const source of SOURCES) {
                   (entry.price === undefined || now[i]?.price === entry.price) &&
                   (entry.isDeleted === undefined || now[i]?.isDeleted === entry.isDeleted),
               );
-            },
+            }),
             REFRESH_MS * 5,
             'the changes reach the index',
           );
@@ -179,7 +180,11 @@ describe('freshness', () => {
         if (!a || !b || !c) throw new Error('no leads');
         const showsWithin = async (id: string, name: string, what: string): Promise<number> => {
           const started = Date.now();
-          await until(async () => (await lookUp(harness, [id]))[0]?.name === name, REFRESH_MS + MARGIN_MS + 1000, what);
+          await until(
+            paced(async () => (await lookUp(harness, [id]))[0]?.name === name, 50),
+            REFRESH_MS + MARGIN_MS + 1000,
+            what,
+          );
           return Date.now() - started;
         };
         upstream.updateLead(Number(a.kommoId), { name: 'Fresh name' });
@@ -238,8 +243,13 @@ describe('freshness', () => {
       upstream.loadV4();
       const loadedAt = Date.now();
       await until(
-        async () =>
-          (await lookUp(harness, [a.kommoId, String(inserted.id)])).every((lead, i) => lead?.name === ['Loaded late', 'Inserted late'][i]),
+        paced(
+          async () =>
+            (await lookUp(harness, [a.kommoId, String(inserted.id)])).every(
+              (lead, i) => lead?.name === ['Loaded late', 'Inserted late'][i],
+            ),
+          50,
+        ),
         REFRESH_MS + MARGIN_MS + 1000,
         'the late load reaches the index',
       );

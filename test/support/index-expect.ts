@@ -250,4 +250,12 @@ export async function indexReady(harness: Harness, headers?: Record<string, stri
   await until(() => harness.gateway.indexes.status().tenants.ready > 0, timeoutMs, 'the lead index is ready');
 }
 
+/** A check for `until` that asks the gateway at most every `ms` (a GraphQL request per 20 ms poll would load the suite). */
+export const paced =
+  (check: () => Promise<boolean>, ms = 100): (() => Promise<boolean>) =>
+  async () => {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return check();
+  };
+
 export const idsOf = (leads: readonly ExpectedLead[]): string[] => leads.map((lead) => lead.kommoId);
