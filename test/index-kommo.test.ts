@@ -157,6 +157,34 @@ describe('Kommo: every filter with its lead-level meaning, exact totalCount', ()
   });
 });
 
+describe('Kommo: lookups of leads the index never saw', () => {
+  it('a lead deleted before the first read resolves deleted, as without the index; the leads it holds come from it', async () => {
+    const gone = upstream.account.leads.filter((lead) => lead.isDeleted).slice(0, 3);
+    expect(gone.length).toBeGreaterThan(0);
+    const known = listed().slice(0, 50);
+    upstream.reset();
+    const { body } = await ask(harness, 'query($r: [_Any!]!) { _entities(representations: $r) { ... on Lead { kommoId isDeleted } } }', {
+      r: [...known.map((lead) => lead.kommoId), ...gone.map((lead) => String(lead.id)), '1'].map((kommoId) => ({
+        __typename: 'Lead',
+        kommoId,
+      })),
+    });
+    const entities = dataOf<{ _entities: ({ kommoId: string; isDeleted: boolean } | null)[] }>(body)._entities;
+    expect(entities).toEqual([
+      ...known.map((lead) => ({ kommoId: lead.kommoId, isDeleted: false })),
+      ...gone.map((lead) => ({ kommoId: String(lead.id), isDeleted: true })),
+      null,
+    ]);
+    // One list of the missing ids, one more for them among the deletions.
+    expect(upstream.count()).toBe(2);
+    // The leads the index holds come from it: a change it has not read yet is not in the answer.
+    const known0 = known[0] as ExpectedLead;
+    upstream.updateLead(Number(known0.kommoId), { name: 'Changed upstream only' });
+    const again = await ask(harness, `{ a: lead(kommoId: "${known0.kommoId}") { name } b: lead(kommoId: "${gone[0]?.id}") { isDeleted } }`);
+    expect(dataOf(again.body)).toEqual({ a: { name: known0.name }, b: { isDeleted: true } });
+  });
+});
+
 describe('Kommo: refreshes', () => {
   it('an idle refresh is two calls (changes and deletions); a deletion is followed: isDeleted on lookup, gone from the list', async () => {
     const moving = await startTestUpstream({ leads: 300, seed: 8 });
