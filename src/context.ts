@@ -132,6 +132,11 @@ export function createContext(
   const index = found?.ready ? found : null;
   const tables = index?.tables ?? null;
   const wholeTable = fingerprint(WHOLE_TABLE);
+  // Multi-tenant mode: the index starts once the upstream has accepted the credentials. A read of this
+  // request that succeeded has just proven them: start it now, not with the tenant's next request.
+  const proven = (): void => {
+    if (found === null && indexing.enabled) indexing.current();
+  };
   const context: Context = {
     adapter,
     settings,
@@ -148,6 +153,7 @@ export function createContext(
           block = adapter.readLeadBlock(selection.query, index, signal);
           block.then(
             (read) => {
+              proven();
               if (print === wholeTable && index === 0) {
                 sizes.leadBlocks = blocksOf(read, adapter.blockSize);
               }
@@ -173,6 +179,7 @@ export function createContext(
     },
     pipelineIndex: once(async () => {
       const pipelines = tables?.pipelines ?? (await adapter.listPipelines(signal));
+      proven();
       const statuses = new Map<string, Status>();
       for (const pipeline of pipelines) {
         for (const status of pipeline.statuses) statuses.set(statusKey(pipeline.kommoId, status.kommoId), status);
@@ -184,6 +191,7 @@ export function createContext(
     }),
     userIndex: once(async () => {
       const users = tables?.users ?? (await adapter.listUsers(signal));
+      proven();
       sizes.users = users.length;
       return { users, byId: new Map(users.map((user) => [user.kommoId, user])) };
     }),

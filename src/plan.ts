@@ -1,8 +1,10 @@
 /**
  * The upstream call plan: from the document, its variables and the schema, the upstream calls a
  * request can cause, before any is made. What costs a call:
- * - a lead connection: the blocks its page spans (`ceil((size + 1) / blockSize)`), one more when it
- *   starts at a cursor or pages backward, one more for `totalCount` (two with a cursor). A connection
+ * - a lead connection: nothing when only the lead index can answer it (an `orderBy`, a `search`,
+ *   `price` or `closedAt` filter); otherwise the blocks its page spans (`ceil((size + 1) /
+ *   blockSize)`), one more when it starts at a cursor or pages backward, one more for `totalCount`
+ *   (two with a cursor). A connection
  *   under a pipeline, stage or user costs once per distinct parent: the request reads one parent's
  *   page once, however often the parent appears, so their number is capped by the table's size;
  * - leads looked up by id (`lead`, `node`/`nodes` of a Lead id, `_entities` of Lead representations):
@@ -126,6 +128,8 @@ const TABLE_OF_TYPE: Readonly<Record<string, 'pipelines' | 'users' | 'leads'>> =
 };
 
 const CONNECTION = 'LeadConnection';
+/** `LeadFilter` fields no source applies: a connection with one is served by the lead index or refused. */
+const INDEX_ONLY_FILTERS = ['search', 'price', 'closedAt'] as const;
 
 /**
  * The operation's variables as execution will see them: defaults applied, values coerced (a single
@@ -270,6 +274,13 @@ export function planCalls(input: PlanInput): CallPlan {
     return { blocks, pageSize };
   };
 
+  /** Whether a connection's arguments need the lead index: an order, or a filter only the index applies. */
+  const needsIndex = (field: FieldNode, definition: GraphQLField<unknown, unknown>): boolean => {
+    if (argument(field, definition, 'orderBy') != null) return true;
+    const filter = argument(field, definition, 'filter') as Record<string, unknown> | null | undefined;
+    return INDEX_ONLY_FILTERS.some((name) => filter?.[name] != null);
+  };
+
   /** How many distinct parents of this type a request can hold: a connection under them is read once per parent. */
   const distinct = (type: GraphQLCompositeType, count: number): number => {
     if (count <= 1) return count;
@@ -336,6 +347,9 @@ export function planCalls(input: PlanInput): CallPlan {
       let childMultiplier = multiplier;
       if (served.leads) {
         // The index answers every lead connection and lookup: nothing under this field costs a call but its tables.
+      } else if (named.name === CONNECTION && needsIndex(selection, definition)) {
+        // Sorted, searched or ranged: only the lead index answers it (after a wait, or INDEX_NOT_READY), never the upstream.
+        childMultiplier = distinct(type, multiplier) * connection(selection, definition).pageSize;
       } else if (named.name === CONNECTION) {
         const { blocks, pageSize } = connection(selection, definition);
         const pages = distinct(type, multiplier);

@@ -86,7 +86,8 @@ export interface LeadSync {
   readonly watermark: Date | null;
   /**
    * Reads every lead. A lead absent from this read and the full read before it is removed (an absence
-   * in one read alone may be a row skipped while the upstream's pages shifted).
+   * in one read alone may be a row skipped while the upstream's pages shifted). A lead held as deleted
+   * stays where the upstream lists deletions apart (`readDeleted`): its normal list never has it.
    */
   fullSync(signal?: AbortSignal): Promise<SyncReport>;
   /** Reads the leads modified since the watermark (a full read when there is none yet). */
@@ -94,6 +95,8 @@ export interface LeadSync {
 }
 
 export const DEFAULT_SYNC_MAX_PAGES = 1000;
+/** Full reads made again at most, when deletions during one shifted its pages (see `full`). */
+const MAX_FULL_REREADS = 2;
 
 export function createLeadSync(options: LeadSyncOptions): LeadSync {
   const { store, reader, overlapMs } = options;
@@ -156,12 +159,33 @@ export function createLeadSync(options: LeadSyncOptions): LeadSync {
   }
 
   async function full(signal: AbortSignal | undefined): Promise<SyncReport> {
-    const { seen, pages, changed, started } = await readAll('full', null, signal);
-    const absent = store.ids().filter((id) => !seen.has(id));
+    const first = await readAll('full', null, signal);
+    const { started } = first;
+    const seen = new Set(first.seen);
+    let { pages, changed } = first;
+    let deleted = 0;
+    if (reader.readDeleted) {
+      const handled = new Set<string>();
+      // Deletions leave this upstream's list: one made during the read, of a lead already read, shifted the
+      // pages after it, and the lead at the next page boundary was skipped. Read again while that happened.
+      for (let again = 0; ; again += 1) {
+        const during = await reader.readDeleted(new Date(started), signal);
+        deleted += store.markDeleted(during);
+        if (again === MAX_FULL_REREADS || !during.some((id) => seen.has(id) && !handled.has(id))) break;
+        for (const id of during) handled.add(id);
+        const next = await readAll('full', null, signal);
+        for (const id of next.seen) seen.add(id);
+        pages += next.pages;
+        changed += next.changed;
+      }
+    }
+    // Where deletions are listed apart (Kommo), a lead held as deleted is absent from every full read: no sign it vanished.
+    const listedApart = reader.readDeleted !== undefined;
+    const absent = store.ids().filter((id) => !seen.has(id) && !(listedApart && store.get([id])[0]?.isDeleted));
     const removed = store.remove(absent.filter((id) => suspects.has(id)));
     suspects = new Set(absent.filter((id) => !suspects.has(id)));
     watermark = new Date(started - overlapMs);
-    return { kind: 'full', since: null, pages, leadsRead: seen.size, changed, deleted: 0, removed, watermark };
+    return { kind: 'full', since: null, pages, leadsRead: seen.size, changed, deleted, removed, watermark };
   }
 
   async function incremental(since: Date, signal: AbortSignal | undefined): Promise<SyncReport> {

@@ -150,24 +150,24 @@ async function resolveLeads(args: LeadsArgs, context: Context, scope?: Scope): P
   if (refusal === null) return paginateLeads(selection, args, context.settings, context.adapter.blockSize, context.blocks(selection));
   // What only the index can answer waits for it, a while.
   const { indexing } = context;
-  if (!indexing.enabled || upstreamWalk) {
+  if (indexing.enabled && upstreamWalk) {
+    // The index is there: what is wrong is the cursor, which only goes on with the page it came from.
+    const argument = isUpstreamCursor(args.after) ? 'after' : 'before';
+    throw new BadUserInputError(
+      `${refusal.message}, and "${argument}" comes from a page read upstream, without the lead index: start again without a cursor`,
+      argument,
+    );
+  }
+  if (!indexing.enabled) {
     if (
       refusal instanceof DomainError &&
       refusal.code === 'BAD_USER_INPUT' &&
-      !indexing.enabled &&
       !args.orderBy &&
       !extra &&
       !isIndexCursor(args.after) &&
       !isIndexCursor(args.before)
     ) {
       throw refusal; // as without an index: the source's own refusal
-    }
-    if (upstreamWalk) {
-      // The index may well serve; the cursor is what does not fit (a walk read upstream goes on upstream).
-      throw new BadUserInputError(
-        `${refusal.message}: the cursor comes from a page read upstream, which cannot go on sorted or filtered so; start again without a cursor`,
-        args.after ? 'after' : 'before',
-      );
     }
     throw new DomainError('INDEX_UNAVAILABLE', `${refusal.message}, and the lead index is off here (LEADGRAPH_INDEX=off)`);
   }

@@ -115,9 +115,11 @@ describe('the lead sync', () => {
       upstream.update('2', { name: 'Renamed', updatedAt: new Date(clock.now) });
       upstream.drop('1', clock.now);
     };
-    await sync.fullSync();
+    const full = await sync.fullSync();
     upstream.between = null;
-    expect(store.has('100')).toBe(false);
+    // Lead 1, already read, was deleted meanwhile: the pages after it moved, so the list was read again.
+    expect(full.deleted).toBe(1);
+    expect(store.get(['1'])[0]?.isDeleted).toBe(true);
     expect(store.get(['3'])[0]?.tags).toHaveLength(3);
 
     clock.now += 5 * 60_000;
@@ -125,9 +127,26 @@ describe('the lead sync', () => {
     expect(report.kind).toBe('incremental');
     expect(store.get(['100', '2']).map((lead) => lead?.name ?? null)).toEqual([expect.any(String), 'Renamed']);
     expect(store.get(['1'])[0]?.isDeleted).toBe(true);
-    expect(report.deleted).toBe(1);
+    expect(report.deleted).toBe(0);
     // The new lead comes after the leads of the first sync.
     expect(store.ids().at(-1)).toBe('100');
+  });
+
+  it('a deletion during a full read (Kommo: the lead leaves the list) skips no lead that was there all along', async () => {
+    const { upstream, clock, store, sync } = setUp({ deletions: true, pageSize: 5 });
+    upstream.between = (page) => {
+      if (page !== 2) return;
+      // A lead of page 0, already read, leaves the list: every row after it moves up by one.
+      upstream.drop('1', clock.now);
+    };
+    const report = await sync.fullSync();
+    upstream.between = null;
+    const listed = [...new Set(upstream.rows.map((row) => row.kommoId))];
+    expect(listed.filter((id) => !store.has(id))).toEqual([]);
+    expect(store.get(['1'])[0]?.isDeleted).toBe(true);
+    expect(report.deleted).toBe(1);
+    // Read again once, then asked once more whether anything was deleted meanwhile.
+    expect(upstream.reads.filter((read) => read.since === null && read.page === 0)).toHaveLength(2);
   });
 
   it('keeps soft-deleted rows (V4: is_deleted with a new updated_at) as deleted leads', async () => {
@@ -193,6 +212,22 @@ describe('the lead sync', () => {
     const report = await sync.fullSync();
     expect(report.removed).toBe(1);
     expect(store.get(['11'])).toEqual([null]);
+  });
+
+  it('keeps a lead the upstream lists only among its deletions (Kommo) through later full reads: it resolves deleted, not unknown', async () => {
+    const { upstream, clock, store, sync } = setUp({ deletions: true });
+    await sync.fullSync();
+    upstream.drop('5', clock.now);
+    clock.now += 60_000;
+    expect((await sync.refresh()).deleted).toBe(1);
+    // Deleted leads are never in Kommo's normal list: their absence from full reads is no vanishing.
+    for (let i = 0; i < 3; i += 1) expect((await sync.fullSync()).removed).toBe(0);
+    expect(store.get(['5'])[0]?.isDeleted).toBe(true);
+    // A live lead that vanishes is still forgotten after two full reads.
+    upstream.drop('6', null);
+    await sync.fullSync();
+    expect((await sync.fullSync()).removed).toBe(1);
+    expect(store.get(['6'])).toEqual([null]);
   });
 
   it('runs one pass at a time: a refresh asked for meanwhile shares it', async () => {
