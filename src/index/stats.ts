@@ -33,13 +33,7 @@ const DAY_MS = 86_400_000;
 const priceOf = (row: ScanRow): number => (Number.isNaN(row.price) ? 0 : row.price);
 
 export function leadTotals(store: LeadStore, query: IndexQuery): LeadTotals {
-  let count = 0;
-  let totalPrice = 0;
-  store.scan(query, (row) => {
-    count += 1;
-    totalPrice += priceOf(row);
-  });
-  return { count, totalPrice };
+  return store.totals(query);
 }
 
 export interface GroupOptions {
@@ -64,6 +58,21 @@ export function leadGroups(store: LeadStore, query: IndexQuery, options: GroupOp
   };
   const { by } = options;
   const zone = by === 'CREATED_PERIOD' || by === 'CLOSED_PERIOD' ? zoneClock(options.timeZone) : null;
+  // One key string per stage, not one per lead.
+  const stageKeys = new Map<string, Map<string, string>>();
+  const stageKey = (pipelineId: string, statusId: string): string => {
+    let byStatus = stageKeys.get(pipelineId);
+    if (!byStatus) {
+      byStatus = new Map();
+      stageKeys.set(pipelineId, byStatus);
+    }
+    let key = byStatus.get(statusId);
+    if (key === undefined) {
+      key = `${pipelineId}:${statusId}`;
+      byStatus.set(statusId, key);
+    }
+    return key;
+  };
   const dayKeys = new Map<number, string>();
   const dayKey = (day: number): string => {
     let key = dayKeys.get(day);
@@ -80,7 +89,7 @@ export function leadGroups(store: LeadStore, query: IndexQuery, options: GroupOp
         add(row.pipelineId ?? '', price);
         break;
       case 'STATUS':
-        add(row.pipelineId !== null && row.statusId !== null ? `${row.pipelineId}:${row.statusId}` : '', price);
+        add(row.pipelineId !== null && row.statusId !== null ? stageKey(row.pipelineId, row.statusId) : '', price);
         break;
       case 'RESPONSIBLE_USER':
         add(row.responsibleUserId ?? '', price);

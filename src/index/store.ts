@@ -131,6 +131,8 @@ export interface LeadStore {
   ids(): string[];
   /** Told of every lead created, changed or deleted from now on (null: nobody listens; changes cost nothing extra). */
   onChange(listener: ((change: LeadChangeEvent) => void) | null): void;
+  /** The number of leads the query's filter selects and the sum of their prices, in one pass over two columns. */
+  totals(query: IndexQuery): { count: number; totalPrice: number };
   /**
    * Visits every lead the query's filter selects (deleted ones only with `includeDeleted`), in no
    * particular order, without materializing them: `row` is one object, refilled for each lead.
@@ -657,6 +659,24 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
    * over a typed column (a tag condition over the distinct tag sets first), so a new filter over 100,000
    * leads costs a millisecond or two, not a walk through every lead's objects.
    */
+  /** Masks of the last few filters at this version: a dashboard's totals and groups filter alike. */
+  const masks = new Map<string, Uint8Array>();
+  let masksVersion = -1;
+  function cachedMask(query: IndexQuery): Uint8Array {
+    if (masksVersion !== version) {
+      masks.clear();
+      masksVersion = version;
+    }
+    const key = `${fingerprint({ filter: query.filter ?? {} })}:${query.includeDeleted ? 1 : 0}`;
+    let found = masks.get(key);
+    if (!found) {
+      found = mask(query);
+      masks.set(key, found);
+      if (masks.size > 4) masks.delete(masks.keys().next().value as string);
+    }
+    return found;
+  }
+
   function mask(query: IndexQuery): Uint8Array {
     const filter = query.filter ?? {};
     const out = new Uint8Array(used);
@@ -803,8 +823,20 @@ export function createLeadStore(options: LeadStoreOptions = {}): LeadStore {
     onChange(next) {
       listener = next;
     },
+    totals(query) {
+      const selected = cachedMask(query);
+      let count = 0;
+      let totalPrice = 0;
+      for (let slot = 0; slot < selected.length; slot += 1) {
+        if (selected[slot] !== 1) continue;
+        count += 1;
+        const price = priceCol[slot] as number;
+        if (!Number.isNaN(price)) totalPrice += price; // no price adds nothing
+      }
+      return { count, totalPrice };
+    },
     scan(query, visit) {
-      const selected = mask(query);
+      const selected = cachedMask(query);
       const row: ScanRow = { price: 0, pipelineId: null, statusId: null, responsibleUserId: null, tags: EMPTY, createdAt: 0, closedAt: 0 };
       for (let slot = 0; slot < used; slot += 1) {
         if (selected[slot] !== 1) continue;
