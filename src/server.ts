@@ -21,7 +21,7 @@ import { createGraphiQLPage } from './plugins/graphiql.js';
 import { useInputGuard } from './plugins/input-guard.js';
 import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
-import { useGraphiQLRedirect, useGraphQLMetrics, useReadiness } from './plugins/operations.js';
+import { useGraphiQLRedirect, useGraphQLMetrics, useReadiness, useSubscriptionTransportHint } from './plugins/operations.js';
 import { ANY_DOCUMENT_HEADER, useTrustedDocuments } from './plugins/persisted-documents.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './plugins/request-id.js';
 import { createResponseStore, type ResponseStore } from './plugins/response-store.js';
@@ -352,6 +352,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         includeExtensionMetadata: false,
         shouldCacheResult: ({ result }) => !result.errors,
       }),
+      // Last: it answers only when no result processor took the result (a subscription without SSE).
+      useSubscriptionTransportHint(),
     ],
     logging: {
       debug: (...args) => logger.debug(args.map(String).join(' ')),

@@ -92,6 +92,16 @@ describe('leadChanged', () => {
     await until(async () => (await live()) === '0', 5000, 'every subscription freed');
   });
 
+  it('says how to subscribe when a subscription comes over plain HTTP without text/event-stream, and leaves none behind', async () => {
+    for (const accept of ['application/json', 'application/graphql-response+json']) {
+      const response = await harness.post({ query: SUBSCRIPTION }, { accept });
+      expect(response.status).toBe(406);
+      const body = (await response.json()) as { errors: { message: string }[] };
+      expect(body.errors[0]?.message).toContain('text/event-stream');
+    }
+    await until(async () => (await live()) === '0', 3000, 'no subscription left');
+  });
+
   it('refuses a subscription past LEADGRAPH_MAX_SUBSCRIPTIONS_PER_TENANT', async () => {
     const small = await startHarness({
       upstream: harness.demo,
@@ -118,7 +128,10 @@ describe('leadChanged', () => {
 describe('the WebSocket endpoint refuses what HTTP refuses', () => {
   let harness: Harness;
   beforeAll(async () => {
-    harness = await startHarness({ demo: { leads: 60 }, env: { LEADGRAPH_INDEX: 'on' } });
+    harness = await startHarness({
+      demo: { leads: 60 },
+      env: { LEADGRAPH_INDEX: 'on', LEADGRAPH_CORS_ORIGINS: 'https://app.example.com' },
+    });
   });
   afterAll(() => harness.close());
 
@@ -154,8 +167,9 @@ describe('the WebSocket endpoint refuses what HTTP refuses', () => {
       socket.on('error', () => resolve('error'));
     });
     expect(refused).toBe(403);
-    const { first } = await over(SUBSCRIPTION, undefined, { origin: 'http://localhost:5173' });
-    expect(first).not.toContain('4500');
+    // A listed origin (LEADGRAPH_CORS_ORIGINS) gets its socket: the operation is answered on it.
+    const { first } = await over('{ __typename }', undefined, { origin: 'https://app.example.com' });
+    expect(first).toContain('subscriptions only');
   });
 
   it('runs subscriptions only, answers a syntax error or a lone surrogate as an error of that operation, and keeps the socket', async () => {

@@ -97,3 +97,33 @@ export function useGraphQLMetrics(metrics: Metrics): Plugin {
     },
   };
 }
+
+/**
+ * A subscription asked for over plain HTTP without `Accept: text/event-stream`: Yoga finds no way to
+ * stream it and answers a bare 406. This says why, in a GraphQL error body, and ends the subscription
+ * it would otherwise leave behind.
+ */
+export function useSubscriptionTransportHint(): Plugin {
+  return {
+    onResultProcess({ result, resultProcessor, setResultProcessor }) {
+      if (resultProcessor || !(Symbol.asyncIterator in Object(result))) return;
+      void (result as AsyncIterable<unknown>)[Symbol.asyncIterator]().return?.();
+      setResultProcessor(
+        (_result, fetchAPI) =>
+          new fetchAPI.Response(
+            JSON.stringify({
+              errors: [
+                {
+                  message:
+                    'A subscription streams its results: send it with Accept: text/event-stream (GraphQL over SSE), or over a WebSocket to /graphql (graphql-ws)',
+                  extensions: { code: 'BAD_REQUEST' },
+                },
+              ],
+            }),
+            { status: 406, headers: { 'content-type': 'application/json; charset=utf-8' } },
+          ),
+        'application/json',
+      );
+    },
+  };
+}
