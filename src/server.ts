@@ -151,6 +151,9 @@ const maskUnexpected =
     return maskError(error, message, isDev);
   };
 
+/** Whether a document's first operation is a subscription (comments and blank lines before it skipped). */
+const isSubscription = (query: unknown): boolean => typeof query === 'string' && /^(?:\s|#[^\n]*\n)*subscription\b/.test(query);
+
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
 export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   const metrics = createMetrics();
@@ -262,12 +265,16 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         current: () => indexes.of(tenant, createAdapter),
       };
       const ends = ended ? [request.signal, ended()] : [request.signal];
+      const gone = ends.length === 1 ? request.signal : AbortSignal.any(ends);
+      // A subscription lives as long as its client: the request deadline would cut the calls its events
+      // may need (a user the index has no table for) after 30 s. Its calls keep their own timeouts.
+      const subscription = isSubscription((initialContext as { params?: { query?: unknown } }).params?.query);
       return createContext(
         deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
         settings,
-        requestSignal(ends, config.requestTimeoutMs, arrivedAt),
+        subscription ? { signal: gone, deadline: gone } : requestSignal(ends, config.requestTimeoutMs, arrivedAt),
         {
-          gone: ends.length === 1 ? request.signal : AbortSignal.any(ends),
+          gone,
           live,
           sizes: facts.of(tenant.cacheKey),
           allowance,
