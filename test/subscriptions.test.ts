@@ -92,6 +92,20 @@ describe('leadChanged', () => {
     await until(async () => (await live()) === '0', 5000, 'every subscription freed');
   });
 
+  it('frees a WebSocket subscription at once when its client drops the connection abruptly', async () => {
+    const socket = new WebSocket(harness.url.replace('http', 'ws'), 'graphql-transport-ws');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    socket.send(JSON.stringify({ type: 'connection_init' }));
+    await new Promise<void>((resolve) => socket.once('message', () => resolve())); // connection_ack
+    socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: SUBSCRIPTION } }));
+    await until(async () => (await live()) === '1', 5000, 'subscribed over a raw socket');
+    socket.terminate(); // no close frame, no complete: the TCP connection just goes
+    await until(async () => (await live()) === '0', 3000, 'the subscription freed');
+  });
+
   it('says how to subscribe when a subscription comes over plain HTTP without text/event-stream, and leaves none behind', async () => {
     for (const accept of ['application/json', 'application/graphql-response+json']) {
       const response = await harness.post({ query: SUBSCRIPTION }, { accept });
