@@ -1,7 +1,7 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Server as HttpServer, RequestListener } from 'node:http';
 import { useResponseCache } from '@graphql-yoga/plugin-response-cache';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, getOperationAST, parse } from 'graphql';
 import { createYoga, maskError, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { Gauge } from 'prom-client';
@@ -151,8 +151,18 @@ const maskUnexpected =
     return maskError(error, message, isDev);
   };
 
-/** Whether a document's first operation is a subscription (comments and blank lines before it skipped). */
-const isSubscription = (query: unknown): boolean => typeof query === 'string' && /^(?:\s|#[^\n]*\n)*subscription\b/.test(query);
+/**
+ * Whether the operation a request runs is a subscription. Parsed only when the word appears at all (a
+ * query's request pays a regular expression); a document that does not parse runs nothing anyway.
+ */
+function isSubscription(query: unknown, operationName: unknown): boolean {
+  if (typeof query !== 'string' || !/\bsubscription\b/.test(query)) return false;
+  try {
+    return getOperationAST(parse(query), typeof operationName === 'string' ? operationName : undefined)?.operation === 'subscription';
+  } catch {
+    return false;
+  }
+}
 
 /** Builds the gateway app; it never listens itself (main.ts and tests do). */
 export function createGateway(config: Config, deps: GatewayDeps): Gateway {
@@ -268,7 +278,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       const gone = ends.length === 1 ? request.signal : AbortSignal.any(ends);
       // A subscription lives as long as its client: the request deadline would cut the calls its events
       // may need (a user the index has no table for) after 30 s. Its calls keep their own timeouts.
-      const subscription = isSubscription((initialContext as { params?: { query?: unknown } }).params?.query);
+      const params = (initialContext as { params?: { query?: unknown; operationName?: unknown } }).params;
+      const subscription = isSubscription(params?.query, params?.operationName);
       return createContext(
         deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
         settings,

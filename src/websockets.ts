@@ -46,6 +46,15 @@ export interface WebSockets {
 /** How often a socket is pinged (graphql-ws's keep-alive), so that proxies do not close idle ones. */
 const KEEP_ALIVE_MS = 12_000;
 
+/** A page the gateway itself served (GraphiQL): its origin names the host the socket is opened on. */
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
 const refusal = (code: string, message: string): GraphQLError => new GraphQLError(message, { extensions: { code } });
 
 /** The input guard's checks of the HTTP path (src/plugins/input-guard.ts), on one operation's payload. */
@@ -99,7 +108,7 @@ export function attachWebSockets(
       return;
     }
     const origin = request.headers.origin;
-    if (origin !== undefined && !options.originAllowed(origin)) {
+    if (origin !== undefined && !sameOrigin(origin, request.headers.host) && !options.originAllowed(origin)) {
       socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }

@@ -106,6 +106,38 @@ describe('leadChanged', () => {
     await until(async () => (await live()) === '0', 3000, 'the subscription freed');
   });
 
+  it("frees a subscription the client completes (graphql-ws 'complete') while its socket stays open", async () => {
+    const socket = new WebSocket(harness.url.replace('http', 'ws'), 'graphql-transport-ws');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    socket.send(JSON.stringify({ type: 'connection_init' }));
+    await new Promise<void>((resolve) => socket.once('message', () => resolve()));
+    for (const id of ['1', '2', '3']) {
+      socket.send(JSON.stringify({ id, type: 'subscribe', payload: { query: SUBSCRIPTION } }));
+      await until(async () => (await live()) === '1', 5000, `subscription ${id} live`);
+      socket.send(JSON.stringify({ id, type: 'complete' }));
+      await until(async () => (await live()) === '0', 3000, `subscription ${id} freed, the socket still open`);
+    }
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+    socket.close();
+  });
+
+  it('applies the cost limit to a subscription (its selection runs on every change), over SSE and WebSocket', async () => {
+    const costly = `subscription { leadChanged { lead { pipeline { leads(first: 250) { edges { node {
+      pipeline { leads(first: 250) { edges { node { kommoId name } } } } } } } } } } }`;
+    const response = await harness.post({ query: costly }, { accept: 'text/event-stream' });
+    expect(await response.text()).toContain('QUERY_TOO_COMPLEX');
+    const client = createClient({ url: harness.url.replace('http', 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
+    const refused = await new Promise<unknown>((resolve) => {
+      client.subscribe({ query: costly }, { next: resolve, error: resolve, complete: () => resolve('complete') });
+    });
+    expect(JSON.stringify(refused)).toContain('QUERY_TOO_COMPLEX');
+    await client.dispose();
+    await until(async () => (await live()) === '0', 3000, 'nothing left');
+  });
+
   it('says how to subscribe when a subscription comes over plain HTTP without text/event-stream, and leaves none behind', async () => {
     for (const accept of ['application/json', 'application/graphql-response+json']) {
       const response = await harness.post({ query: SUBSCRIPTION }, { accept });
@@ -220,6 +252,35 @@ describe('the WebSocket endpoint refuses what HTTP refuses', () => {
 });
 
 describe('leadChanged in multi-tenant mode', () => {
+  it("ends a tenant's subscriptions with an error when its index is dropped (LEADGRAPH_INDEX_MAX_TENANTS)", async () => {
+    const harness = await startHarness({
+      demo: { leads: 40 },
+      env: { LEADGRAPH_INDEX: 'on', LEADGRAPH_CREDENTIALS_FROM_REQUEST: 'true', LEADGRAPH_INDEX_MAX_TENANTS: '1' },
+      credentials: { V4_CLIENT_ID: '', V4_CLIENT_SECRET: '', V4_WORKSPACE_ID: '' },
+    });
+    try {
+      const headersOf = (tenant: { clientId: string; clientSecret: string; workspaceId: string }) => ({
+        'x-client-id': tenant.clientId,
+        'x-client-secret': tenant.clientSecret,
+        'x-workspace-id': tenant.workspaceId,
+      });
+      const first = headersOf(harness.demo);
+      const second = headersOf(harness.demo.addTenant({ leads: 20, seed: 3 }));
+      await harness.post({ query: '{ pipelines { name } }' }, first); // the upstream answers these credentials
+      const subscriber = sse(harness, {}, first);
+      await until(async () => harness.gateway.indexes.status().tenants.ready === 1, 10_000, "the first tenant's index");
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The second tenant's index takes the only place: the first one's goes, and so do its subscriptions.
+      await harness.post({ query: '{ pipelines { name } }' }, second);
+      await harness.post({ query: '{ leads(first: 1, orderBy: { field: PRICE }) { totalCount } }' }, second);
+      await until(() => subscriber.errors.length > 0, 5000, 'the subscription ended');
+      expect(JSON.stringify(subscriber.errors)).toContain('INDEX_UNAVAILABLE');
+      subscriber.close();
+    } finally {
+      await harness.close();
+    }
+  });
+
   it('a wrong secret cannot subscribe', async () => {
     const harness = await startHarness({
       demo: { leads: 50 },

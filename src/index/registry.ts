@@ -409,6 +409,12 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
         clearTimeout(timer);
         shared?.close();
         settle();
+        // Its subscriptions end: they would wait for changes that never come (and hold this store).
+        const ends = [...enders.values()];
+        watchers.clear();
+        enders.clear();
+        store.onChange(null);
+        for (const end of ends) end();
       },
     };
     log.info('lead index: first full read started');
@@ -453,7 +459,9 @@ export function createIndexRegistry(options: IndexRegistryOptions): IndexRegistr
       }
       if (options.multiTenant && !options.isAccepted(tenant.cacheKey)) return null;
       while (entries.size >= config.maxTenants) {
-        const oldest = entries.keys().next().value as string;
+        // The least recently used without live subscriptions goes first; only when all have some, the oldest.
+        const idle = [...entries].find(([, candidate]) => candidate.watchers === 0)?.[0];
+        const oldest = idle ?? (entries.keys().next().value as string);
         logger.info({ index: entries.get(oldest)?.label }, 'lead index: dropped, the least recently used past LEADGRAPH_INDEX_MAX_TENANTS');
         drop(oldest);
       }

@@ -302,6 +302,8 @@ export function createIndexShare(options: IndexShareOptions): IndexShare {
           report = combine(report, await replay(sync, record, signal));
         } catch (error) {
           if (!(error instanceof ReplayGap)) throw error;
+          // What it replayed of this record must not be resumed on another one.
+          sync.abandon();
           log.info({ reason: error.message }, 'lead index: a published pass could not be replayed: looking again on the next turn');
           return report;
         }

@@ -92,6 +92,8 @@ export interface LeadSync {
   fullSync(signal?: AbortSignal): Promise<SyncReport>;
   /** Reads the leads modified since the watermark (a full read when there is none yet). */
   refresh(signal?: AbortSignal): Promise<SyncReport>;
+  /** Forgets a pass that failed part-way: the next one starts from its first page (its source changed). */
+  abandon(): void;
 }
 
 export const DEFAULT_SYNC_MAX_PAGES = 1000;
@@ -209,6 +211,9 @@ export function createLeadSync(options: LeadSyncOptions): LeadSync {
       return watermark;
     },
     fullSync: (signal) => single(() => full(signal)),
+    abandon: () => {
+      pending = null;
+    },
     refresh: (signal) => single(() => (watermark === null ? full(signal) : incremental(watermark, signal))),
   };
 }

@@ -248,6 +248,19 @@ export function useQueryLimits(limits: QueryLimits): Plugin {
   const tooLarge = (size: string) =>
     `The request body is ${size} bytes; at most ${limits.maxBodyBytes} are accepted (LEADGRAPH_MAX_BODY_BYTES)`;
   const armor = armorLimits(limits);
+  const tooComplex = (args: {
+    schema: GraphQLSchema;
+    document: DocumentNode;
+    operationName?: string | null | undefined;
+    variableValues?: Record<string, unknown> | null | undefined;
+  }): GraphQLError | null => {
+    const cost = costOf(args.schema, args.document, args.operationName, args.variableValues);
+    if (cost <= limits.maxCost) return null;
+    return limitError(
+      'QUERY_TOO_COMPLEX',
+      `The query costs ${cost}; at most ${limits.maxCost} is allowed (LEADGRAPH_MAX_COST). Every selected field costs 1 per item: ask for smaller pages, fewer fields, or fewer nested lists`,
+    );
+  };
   return {
     // Depth and aliases are validation rules, so they refuse a document before the cost rule (at execution) runs.
     onPluginInit({ addPlugin }) {
@@ -306,17 +319,13 @@ export function useQueryLimits(limits: QueryLimits): Plugin {
       });
     },
     onExecute({ args, setResultAndStopExecution }) {
-      const cost = costOf(args.schema, args.document, args.operationName, args.variableValues);
-      if (cost > limits.maxCost) {
-        setResultAndStopExecution({
-          errors: [
-            limitError(
-              'QUERY_TOO_COMPLEX',
-              `The query costs ${cost}; at most ${limits.maxCost} is allowed (LEADGRAPH_MAX_COST). Every selected field costs 1 per item: ask for smaller pages, fewer fields, or fewer nested lists`,
-            ),
-          ],
-        });
-      }
+      const refusal = tooComplex(args);
+      if (refusal) setResultAndStopExecution({ errors: [refusal] });
+    },
+    // A subscription's cost is paid on every event it sends: the same limit, checked when it starts.
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const refusal = tooComplex(args);
+      if (refusal) setResultAndStopExecution({ errors: [refusal] });
     },
   };
 }

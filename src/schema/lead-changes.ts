@@ -105,7 +105,11 @@ builder.subscriptionField('leadChanged', (t) =>
       // A deleted lead is news to a subscriber that does not ask for deleted leads too: it matched before.
       const wanted = (lead: LeadShape | null): boolean =>
         lead !== null && query !== null && leadMatches(lead, selection?.includeDeleted ? query : { ...query, includeDeleted: false });
-      return (async function* () {
+      // Ended from outside too: a client's `complete` (graphql-ws) calls return(), which an async generator
+      // only sees at its next yield; while no change comes it waits, so the wait is woken here.
+      let cancelled = false;
+      let wakeOuter: (() => void) | null = null;
+      const changes = (async function* () {
         if (context.live.draining)
           throw new DomainError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down: subscribe again to another replica');
         const index = await readyIndex(context, '"leadChanged" is fed by the lead index');
@@ -143,6 +147,8 @@ builder.subscriptionField('leadChanged', (t) =>
           ended = true;
           wake?.();
         };
+        wakeOuter = end;
+        if (cancelled) end();
         const removeEnd = context.live.add(end);
         context.gone.addEventListener('abort', end, { once: true });
         try {
@@ -169,6 +175,25 @@ builder.subscriptionField('leadChanged', (t) =>
           context.gone.removeEventListener('abort', end);
         }
       })();
+      const cancel = (): void => {
+        cancelled = true;
+        wakeOuter?.();
+      };
+      const iterator: AsyncIterableIterator<ChangeShape> = {
+        [Symbol.asyncIterator]() {
+          return iterator;
+        },
+        next: () => changes.next(),
+        return: (value?: unknown) => {
+          cancel();
+          return changes.return(value as never);
+        },
+        throw: (error?: unknown) => {
+          cancel();
+          return changes.throw(error);
+        },
+      };
+      return iterator;
     },
     resolve: (change) => change,
   }),
