@@ -1,4 +1,4 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Server as HttpServer, RequestListener } from 'node:http';
 import { useResponseCache } from '@graphql-yoga/plugin-response-cache';
 import { GraphQLError, getOperationAST, parse } from 'graphql';
@@ -14,7 +14,7 @@ import { findDomainError } from './errors.js';
 import { createIndexRegistry, type IndexRegistry } from './index/registry.js';
 import { createIndexShare } from './index/shared.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { corsFor, hostRefusals, isLoopbackAddress, useCsrfPrevention } from './plugins/browsers.js';
+import { corsFor, hostRefusals, isLoopbackAddress, originAllowed, useCsrfPrevention } from './plugins/browsers.js';
 import { useCallPlan } from './plugins/call-plan.js';
 import { useClientErrorLog } from './plugins/client-errors.js';
 import { createGraphiQLPage } from './plugins/graphiql.js';
@@ -22,7 +22,7 @@ import { useInputGuard } from './plugins/input-guard.js';
 import { useCompiledQueries } from './plugins/jit.js';
 import { useQueryLimits } from './plugins/limits.js';
 import { useGraphiQLRedirect, useGraphQLMetrics, useReadiness, useSubscriptionTransportHint } from './plugins/operations.js';
-import { ANY_DOCUMENT_HEADER, useTrustedDocuments } from './plugins/persisted-documents.js';
+import { ANY_DOCUMENT_HEADER, anyDocumentGate, useTrustedDocuments } from './plugins/persisted-documents.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './plugins/request-id.js';
 import { createResponseStore, type ResponseStore } from './plugins/response-store.js';
 import { useCachedResultBodies } from './plugins/result-bodies.js';
@@ -235,13 +235,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     allowedHosts: isLoopbackAddress(config.host) ? config.allowedHosts : null,
   };
   const hostRefusal = hostRefusals(browserPolicy);
-  const cors = corsFor(browserPolicy);
-  const allowOrigin = (origin: string): boolean => cors(new Request('http://127.0.0.1/', { headers: { origin } })) !== false;
-  const anyDocumentDigest = config.anyDocumentToken === null ? null : createHash('sha256').update(config.anyDocumentToken).digest();
-  const mayRunAnyDocument = (request: Request): boolean => {
-    const given = request.headers.get(ANY_DOCUMENT_HEADER);
-    return anyDocumentDigest !== null && given !== null && timingSafeEqual(createHash('sha256').update(given).digest(), anyDocumentDigest);
-  };
+  const allowOrigin = originAllowed(browserPolicy);
+  const mayRunAnyDocument = anyDocumentGate(config.anyDocumentToken);
   const compression = config.compression ? { minBytes: config.compressionMinBytes } : null;
   const graphiqlPage = createGraphiQLPage({ compression });
   const vary = [
@@ -256,7 +251,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     schema: subgraphSchema,
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
-    cors,
+    cors: corsFor(browserPolicy),
     // The body limit is LEADGRAPH_MAX_BODY_BYTES, enforced by useQueryLimits without re-streaming every body.
     maxRequestBodySize: false,
     // A trusted document's id, in the body of a POST (the GraphQL-over-HTTP persisted documents draft).
@@ -275,15 +270,19 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         current: () => indexes.of(tenant, createAdapter),
       };
       const ends = ended ? [request.signal, ended()] : [request.signal];
-      const gone = ends.length === 1 ? request.signal : AbortSignal.any(ends);
       // A subscription lives as long as its client: the request deadline would cut the calls its events
       // may need (a user the index has no table for) after 30 s. Its calls keep their own timeouts.
       const params = (initialContext as { params?: { query?: unknown; operationName?: unknown } }).params;
-      const subscription = isSubscription(params?.query, params?.operationName);
+      // Only a subscription needs a signal without the deadline: a query's context makes none (its `gone` is its signal).
+      const gone = isSubscription(params?.query, params?.operationName)
+        ? ends.length === 1
+          ? request.signal
+          : AbortSignal.any(ends)
+        : undefined;
       return createContext(
         deps.wrapAdapter ? deps.wrapAdapter(adapter) : adapter,
         settings,
-        subscription ? { signal: gone, deadline: gone } : requestSignal(ends, config.requestTimeoutMs, arrivedAt),
+        gone ? { signal: gone, deadline: gone } : requestSignal(ends, config.requestTimeoutMs, arrivedAt),
         {
           gone,
           live,

@@ -12,7 +12,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { Context } from './context.js';
 import { findDomainError } from './errors.js';
-import { documentNesting, isWellFormed, MAX_NESTING, variablesProblem } from './plugins/input-guard.js';
+import { paramsProblem } from './plugins/input-guard.js';
 import { ANY_DOCUMENT_HEADER } from './plugins/persisted-documents.js';
 import { GRAPHQL_PATH } from './routes.js';
 
@@ -56,15 +56,6 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
 }
 
 const refusal = (code: string, message: string): GraphQLError => new GraphQLError(message, { extensions: { code } });
-
-/** The input guard's checks of the HTTP path (src/plugins/input-guard.ts), on one operation's payload. */
-function inputProblem(payload: { query: string; operationName?: string | null; variables?: unknown; extensions?: unknown }): string | null {
-  if (typeof payload.query !== 'string' || !isWellFormed(payload.query)) return 'The query holds a lone UTF-16 surrogate';
-  if (documentNesting(payload.query, MAX_NESTING) > MAX_NESTING) return `The query nests brackets more than ${MAX_NESTING} levels deep`;
-  if (payload.operationName != null && !isWellFormed(String(payload.operationName)))
-    return 'The operation name holds a lone UTF-16 surrogate';
-  return variablesProblem(payload.variables, MAX_NESTING) ?? variablesProblem(payload.extensions, MAX_NESTING);
-}
 
 /** Whether a document is, character for character, one of the trusted documents. */
 const trustedSets = new WeakMap<ReadonlyMap<string, string>, ReadonlySet<string>>();
@@ -134,7 +125,7 @@ export function attachWebSockets(
           controller.signal,
         );
         // What the HTTP path checks before any GraphQL work (the input guard, trusted documents).
-        const problem = inputProblem(payload);
+        const problem = paramsProblem(payload);
         if (problem) return [refusal('BAD_USER_INPUT', problem)];
         if (options.trusted.only && !options.trusted.mayRunAny(request) && !isTrusted(payload.query, options.trusted.documents)) {
           return [

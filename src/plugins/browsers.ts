@@ -38,12 +38,18 @@ const ALLOWED_HEADERS = [
   'x-workspace-id',
 ];
 
+/** Whether pages of an origin may read answers: a listed origin, or a local one with the embedded demo (CORS, WebSockets). */
+export function originAllowed(policy: BrowserPolicy): (origin: string) => boolean {
+  const listed = new Set(policy.corsOrigins);
+  return (origin) => listed.has(origin) || (policy.allowLocalOrigins && LOCAL_ORIGIN.test(origin));
+}
+
 /** Yoga's `cors` factory: CORS headers for an allowed origin, none for any other. */
 export function corsFor(policy: BrowserPolicy) {
-  const listed = new Set(policy.corsOrigins);
+  const allowed = originAllowed(policy);
   return (request: Request) => {
     const origin = request.headers.get('origin');
-    if (!origin || !(listed.has(origin) || (policy.allowLocalOrigins && LOCAL_ORIGIN.test(origin)))) return false;
+    if (!origin || !allowed(origin)) return false;
     return {
       origin: [origin],
       credentials: true,

@@ -14,7 +14,7 @@ export const MAX_NESTING = 64;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** String.prototype.isWellFormed, which TypeScript's ES2022 library does not declare. */
-export const isWellFormed = (text: string): boolean => !LONE_SURROGATE.test(text);
+const isWellFormed = (text: string): boolean => !LONE_SURROGATE.test(text);
 
 const refuse = (message: string): GraphQLError =>
   new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' satisfies ErrorCode, http: { status: 400 } } });
@@ -59,18 +59,25 @@ export function variablesProblem(value: unknown, limit: number, path = '', depth
   return null;
 }
 
+/** Why a request's GraphQL parameters are refused, or null (HTTP and WebSocket alike). */
+export function paramsProblem(params: {
+  query?: unknown;
+  operationName?: unknown;
+  variables?: unknown;
+  extensions?: unknown;
+}): string | null {
+  const query = typeof params.query === 'string' ? params.query : '';
+  if (!isWellFormed(query)) return 'The query holds a lone UTF-16 surrogate';
+  if (documentNesting(query, MAX_NESTING) > MAX_NESTING) return `The query nests brackets more than ${MAX_NESTING} levels deep`;
+  if (params.operationName != null && !isWellFormed(String(params.operationName)))
+    return 'The operation name holds a lone UTF-16 surrogate';
+  return variablesProblem(params.variables, MAX_NESTING) ?? variablesProblem(params.extensions, MAX_NESTING);
+}
+
 export function useInputGuard(): Plugin {
   return {
     onParams({ params }) {
-      const query = typeof params.query === 'string' ? params.query : '';
-      if (!isWellFormed(query)) throw refuse('The query holds a lone UTF-16 surrogate');
-      if (documentNesting(query, MAX_NESTING) > MAX_NESTING) {
-        throw refuse(`The query nests brackets more than ${MAX_NESTING} levels deep`);
-      }
-      if (params.operationName != null && !isWellFormed(String(params.operationName))) {
-        throw refuse('The operation name holds a lone UTF-16 surrogate');
-      }
-      const problem = variablesProblem(params.variables, MAX_NESTING) ?? variablesProblem(params.extensions, MAX_NESTING);
+      const problem = paramsProblem(params);
       if (problem) throw refuse(problem);
     },
   };

@@ -43,15 +43,20 @@ const refusal = (code: ErrorCode, message: string) => new GraphQLError(message, 
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
-export function useTrustedDocuments(options: TrustedDocumentsOptions): Plugin {
-  const { documents, metrics } = options;
-  const tokenDigest = options.anyDocumentToken === null ? null : digest(options.anyDocumentToken);
-  const mayRunAnyDocument = (request: Request): boolean => {
-    if (!options.only) return true;
+/** Whether a request carries the any-document token (LEADGRAPH_ANY_DOCUMENT_TOKEN) in its header. */
+export function anyDocumentGate(token: string | null): (request: Request) => boolean {
+  const tokenDigest = token === null ? null : digest(token);
+  return (request) => {
     const given = request.headers.get(ANY_DOCUMENT_HEADER);
     // Compared as digests, in constant time: the header never decides by how much of the secret it matched.
     return tokenDigest !== null && given !== null && timingSafeEqual(digest(given), tokenDigest);
   };
+}
+
+export function useTrustedDocuments(options: TrustedDocumentsOptions): Plugin {
+  const { documents, metrics } = options;
+  const hasToken = anyDocumentGate(options.anyDocumentToken);
+  const mayRunAnyDocument = (request: Request): boolean => !options.only || hasToken(request);
   return {
     onPluginInit({ addPlugin }) {
       addPlugin(

@@ -5,10 +5,10 @@
  */
 import { builder } from '../builder.js';
 import { DomainError } from '../errors.js';
-import { type IndexQuery, type LeadChangeEvent, leadMatches } from '../index/store.js';
+import { type LeadChangeEvent, leadMatches } from '../index/store.js';
 import type { Lead as LeadShape } from '../sources/adapter.js';
 import { readyIndex } from './index-access.js';
-import { indexOnlyFilters, LeadFilter, type LeadFilterInput, toLeadSelection } from './lead-filter.js';
+import { LeadFilter, type LeadFilterInput, toIndexQuery } from './lead-filter.js';
 import { Lead } from './refs.js';
 
 /** Changes a subscriber may have waiting; past it (a client that does not read), the subscription ends with an error. */
@@ -98,13 +98,9 @@ builder.subscriptionField('leadChanged', (t) =>
       filter: t.arg({ type: LeadFilter, required: false, description: 'Only changes of leads matching it (before or after the change).' }),
     },
     subscribe: (_root, args, context) => {
-      const filter = args.filter as LeadFilterInput | null | undefined;
-      const selection = toLeadSelection(filter);
-      const extra = indexOnlyFilters(filter);
-      const query: IndexQuery | null = selection ? { filter: { ...selection.query, ...extra }, orderBy: null, includeDeleted: true } : null;
-      // A deleted lead is news to a subscriber that does not ask for deleted leads too: it matched before.
-      const wanted = (lead: LeadShape | null): boolean =>
-        lead !== null && query !== null && leadMatches(lead, selection?.includeDeleted ? query : { ...query, includeDeleted: false });
+      const query = toIndexQuery(args.filter as LeadFilterInput | null | undefined);
+      // A change is sent when the lead matches before or after it: a deletion too (the lead matched before).
+      const wanted = (lead: LeadShape | null): boolean => lead !== null && query !== null && leadMatches(lead, query);
       // Ended from outside too: a client's `complete` (graphql-ws) calls return(), which an async generator
       // only sees at its next yield; while no change comes it waits, so the wait is woken here.
       let cancelled = false;

@@ -1,6 +1,6 @@
 import { builder } from '../builder.js';
 import { BadUserInputError } from '../errors.js';
-import type { IndexFilter, NumberRange, TimeRange } from '../index/store.js';
+import type { IndexFilter, IndexQuery, NumberRange, TimeRange } from '../index/store.js';
 import type { LeadSelection } from '../pagination.js';
 import type { LeadQuery } from '../sources/adapter.js';
 import { toId } from '../sources/values.js';
@@ -140,6 +140,13 @@ export function indexOnlyFilters(filter: LeadFilterInput | null | undefined): In
 }
 
 export type IndexOnlyFilters = Pick<IndexFilter, 'search' | 'price' | 'closedAt'>;
+
+/** The lead index's query for a root filter, unsorted; null when the filter contradicts itself (nothing matches). */
+export function toIndexQuery(filter: LeadFilterInput | null | undefined): IndexQuery | null {
+  const selection = toLeadSelection(filter);
+  const extra = indexOnlyFilters(filter);
+  return selection ? { filter: { ...selection.query, ...extra }, orderBy: null, includeDeleted: selection.includeDeleted } : null;
+}
 
 /**
  * A GraphQL filter plus the parent's scope (Pipeline.leads, Status.leads, User.leads) as one

@@ -6,7 +6,7 @@ import type { TenantIndex } from '../index/registry.js';
 import { checkTimeZone, type LeadGroup as GroupShape, type LeadTotals, leadGroups, leadTotals } from '../index/stats.js';
 import type { IndexQuery } from '../index/store.js';
 import { readyIndex } from './index-access.js';
-import { indexOnlyFilters, LeadFilter, type LeadFilterInput, toLeadSelection } from './lead-filter.js';
+import { LeadFilter, type LeadFilterInput, toIndexQuery } from './lead-filter.js';
 import { Pipeline, Status, User } from './refs.js';
 import { Tag } from './values.js';
 
@@ -143,14 +143,8 @@ builder.queryFields((t) => ({
       'Counts and sums over the leads matching the filter (the same LeadFilter as `leads`), whole and grouped: a funnel by stage, a chart by week. From the lead index, with no upstream call.',
     args: { filter: t.arg({ type: LeadFilter, required: false, description: 'Narrows the leads; combined with AND, as in `leads`.' }) },
     resolve: async (_root, args, context) => {
-      const filter = args.filter as LeadFilterInput | null | undefined;
-      const selection = toLeadSelection(filter);
-      const extra = indexOnlyFilters(filter);
-      const index = await readyIndex(context, '"leadStats" is served from the lead index');
-      return {
-        index,
-        query: selection ? { filter: { ...selection.query, ...extra }, orderBy: null, includeDeleted: selection.includeDeleted } : null,
-      };
+      const query = toIndexQuery(args.filter as LeadFilterInput | null | undefined);
+      return { index: await readyIndex(context, '"leadStats" is served from the lead index'), query };
     },
   }),
 }));
